@@ -1,0 +1,91 @@
+"""API serializers; input and output are separate where they differ."""
+
+from rest_framework import serializers
+
+from annotate import schema as label_schema
+from annotate.models import Campaign, Item, Job
+from annotate.services.imports.readers import FORMATS
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            "name",
+            "slug",
+            "kind",
+            "preset",
+            "label_schema",
+            "guidelines",
+            "guidelines_version",
+            "overlap",
+            "human_budget",
+            "routing_policy",
+            "state",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=label_schema.KINDS)
+    preset = serializers.ChoiceField(choices=sorted(label_schema.PRESETS), required=False)
+    label_schema = serializers.JSONField(required=False)
+    overlap = serializers.IntegerField(min_value=1, default=1)
+    slug = serializers.SlugField(max_length=80, required=False)
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    human_budget = serializers.FloatField(required=False, min_value=0, allow_null=True)
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    """For campaign admins only: it carries gold labels and model names."""
+
+    id = serializers.CharField(source="external_id")
+
+    class Meta:
+        model = Item
+        fields = (
+            "id",
+            "prompt",
+            "response_a",
+            "response_b",
+            "model_a",
+            "model_b",
+            "response",
+            "reference",
+            "metadata",
+            "gold_label",
+            "route",
+            "human_label_count",
+            "created_at",
+        )
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=FORMATS, required=False)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = (
+            "id",
+            "kind",
+            "campaign",
+            "state",
+            "progress_done",
+            "progress_total",
+            "progress_fraction",
+            "error",
+            "result",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields

@@ -1,0 +1,19 @@
+"""API routes, mounted under /api/."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import views
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("campaigns/", views.CampaignListCreate.as_view(), name="api-campaigns"),
+    path("campaigns/<str:ref>/", views.CampaignDetail.as_view(), name="api-campaign"),
+    path("campaigns/<str:ref>/items/", views.ItemList.as_view(), name="api-items"),
+    path("campaigns/<str:ref>/items/import/", views.ItemImport.as_view(), name="api-items-import"),
+    path("campaigns/<str:ref>/annotations/import/", views.AnnotationImport.as_view(), name="api-annotations-import"),
+    path("jobs/", views.JobList.as_view(), name="api-jobs"),
+    path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
+]

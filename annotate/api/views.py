@@ -1,0 +1,142 @@
+"""API views: thin — parse input, call one service or selector, render."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Campaign, Item, Job
+from annotate.services.campaigns import CampaignError, campaign_create
+from annotate.services.imports import ImportFailed, annotations_import, items_import
+from annotate.services.jobs import job_create
+
+from . import serializers
+from .permissions import IsCampaignAdmin
+
+
+def campaign_for(request, ref: str) -> Campaign:
+    """By id or slug; non-admins only see active campaigns."""
+    queryset = Campaign.objects.all()
+    if not request.user.is_staff:
+        queryset = queryset.filter(state=Campaign.State.ACTIVE)
+    lookup = Q(slug=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(slug=ref)
+    return get_object_or_404(queryset, lookup)
+
+
+class CampaignListCreate(APIView):
+    def get_permissions(self):
+        return [IsCampaignAdmin()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(responses=serializers.CampaignSerializer(many=True))
+    def get(self, request):
+        queryset = Campaign.objects.all()
+        if not request.user.is_staff:
+            queryset = queryset.filter(state=Campaign.State.ACTIVE)
+        return Response(serializers.CampaignSerializer(queryset, many=True).data)
+
+    @extend_schema(request=serializers.CampaignCreateSerializer, responses=serializers.CampaignSerializer)
+    def post(self, request):
+        data = serializers.CampaignCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        try:
+            campaign = campaign_create(
+                name=values["name"],
+                kind=values["kind"],
+                preset=values.get("preset"),
+                schema=values.get("label_schema"),
+                overlap=values["overlap"],
+                slug=values.get("slug"),
+                guidelines=values.get("guidelines", ""),
+                human_budget=values.get("human_budget"),
+                created_by=request.user,
+            )
+        except CampaignError as exc:
+            return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(serializers.CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetail(APIView):
+    @extend_schema(responses=serializers.CampaignSerializer)
+    def get(self, request, ref: str):
+        return Response(serializers.CampaignSerializer(campaign_for(request, ref)).data)
+
+
+class ItemList(generics.ListAPIView):
+    permission_classes = [IsCampaignAdmin]
+    serializer_class = serializers.ItemSerializer
+
+    def get_queryset(self):
+        campaign = campaign_for(self.request, self.kwargs["ref"])
+        return Item.objects.filter(campaign=campaign).order_by("id")
+
+
+class _ImportView(APIView):
+    """POST a file (multipart field `file`); `?async=1` runs it as a job and answers 202."""
+
+    permission_classes = [IsCampaignAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+    importer = None
+    job_kind = ""
+
+    @extend_schema(request={"multipart/form-data": serializers.ImportUploadSerializer})
+    def post(self, request, ref: str):
+        campaign = campaign_for(request, ref)
+        upload = serializers.ImportUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        fmt = upload.validated_data.get("format")
+        if request.query_params.get("async") in ("1", "true", "yes"):
+            settings.TANDEM_UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+            path = settings.TANDEM_UPLOAD_DIR / f"{uuid.uuid4().hex}.upload"
+            with path.open("wb") as out:
+                for chunk in file.chunks():
+                    out.write(chunk)
+            job = job_create(
+                kind=self.job_kind,
+                params={"path": str(path), "filename": file.name, "format": fmt},
+                campaign=campaign,
+                created_by=request.user,
+            )
+            return Response({"job": serializers.JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+        try:
+            report = type(self).importer(campaign=campaign, stream=file.file, filename=file.name, fmt=fmt)
+        except ImportFailed as exc:
+            return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
+
+
+class ItemImport(_ImportView):
+    importer = staticmethod(items_import)
+    job_kind = "import_items"
+
+
+class AnnotationImport(_ImportView):
+    importer = staticmethod(annotations_import)
+    job_kind = "import_annotations"
+
+
+class JobDetail(generics.RetrieveAPIView):
+    permission_classes = [IsCampaignAdmin]
+    serializer_class = serializers.JobSerializer
+    queryset = Job.objects.select_related("campaign")
+
+
+class JobList(generics.ListAPIView):
+    permission_classes = [IsCampaignAdmin]
+    serializer_class = serializers.JobSerializer
+
+    def get_queryset(self):
+        queryset = Job.objects.select_related("campaign")
+        if "campaign" in self.request.query_params:
+            queryset = queryset.filter(campaign__slug=self.request.query_params["campaign"])
+        return queryset

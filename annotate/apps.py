@@ -1,0 +1,13 @@
+"""The annotate app's configuration."""
+
+from django.apps import AppConfig
+
+
+class AnnotateConfig(AppConfig):
+    name = "annotate"
+    verbose_name = "Tandem annotation"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Job kinds must be known to the web process (to create jobs) and the worker (to run them).
+        from annotate.services import job_handlers  # noqa: F401

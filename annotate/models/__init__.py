@@ -1,0 +1,20 @@
+"""The annotation domain's tables; one module per concept."""
+
+from .annotations import Annotation, AnnotationRevision
+from .assignments import Assignment
+from .campaigns import Campaign
+from .items import Item
+from .jobs import Job
+from .judges import Judge
+from .routing import RoutingDecision
+
+__all__ = [
+    "Annotation",
+    "AnnotationRevision",
+    "Assignment",
+    "Campaign",
+    "Item",
+    "Job",
+    "Judge",
+    "RoutingDecision",
+]

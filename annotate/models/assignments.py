@@ -1,0 +1,43 @@
+"""Assignment: a lease of an item to an annotator, with an expiry and the A/B order shown."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Assignment(models.Model):
+    class State(models.TextChoices):
+        LEASED = "leased"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
+    position_swapped = models.BooleanField(
+        null=True, blank=True, help_text="Pairwise: response B is shown on the left."
+    )
+    leased_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    active_seconds = models.FloatField(default=0, help_text="Client-reported active time, capped by the lease.")
+    skip_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Never the same item twice to one person, whatever happened to the first lease.
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_item_annotator_unique"),
+            models.CheckConstraint(
+                condition=Q(state="skipped") | Q(skip_reason=""), name="assignment_skip_reason_only_when_skipped"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "annotator", "state"], name="assignment_annotator_idx"),
+            models.Index(fields=["state", "expires_at"], name="assignment_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} -> {self.annotator_id} ({self.state})"

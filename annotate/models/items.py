@@ -1,0 +1,47 @@
+"""Item: one instance to label — a prompt with two responses (pairwise) or one (rubric)."""
+
+from django.db import models
+
+
+class Item(models.Model):
+    class Route(models.TextChoices):
+        UNROUTED = "unrouted"
+        HUMAN = "human"
+        LLM = "llm"
+        BOTH = "both"
+
+    campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=200, help_text="The id from the import; unique per campaign.")
+    prompt = models.JSONField(help_text="A string, or a list of chat messages {role, content}.")
+    response_a = models.TextField(blank=True)
+    response_b = models.TextField(blank=True)
+    model_a = models.CharField(max_length=200, blank=True)
+    model_b = models.CharField(max_length=200, blank=True)
+    response = models.TextField(blank=True, help_text="The single response of a rubric item.")
+    reference = models.TextField(blank=True, help_text="Optional reference answer.")
+    metadata = models.JSONField(default=dict, blank=True)
+    gold_label = models.JSONField(
+        null=True, blank=True, help_text="Set on attention-check items: the label an annotator must give."
+    )
+    route = models.CharField(max_length=10, choices=Route.choices, default=Route.UNROUTED)
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the imported content; detects conflicts.")
+    human_label_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "external_id"], name="item_external_id_unique_per_campaign"),
+        ]
+        indexes = [models.Index(fields=["campaign", "route", "human_label_count"], name="item_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.external_id}"
+
+    @property
+    def is_gold(self) -> bool:
+        return self.gold_label is not None
+
+    @property
+    def prompt_is_chat(self) -> bool:
+        return isinstance(self.prompt, list)

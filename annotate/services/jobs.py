@@ -1,0 +1,157 @@
+"""Jobs: long work as rows with state and progress, run by Celery, resumable after a lost worker.
+
+A handler is a plain function `handler(job, progress) -> dict` registered under a kind. It must be
+idempotent: the sweeper re-queues a job whose worker died, and the handler then runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotate.models import Job
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[..., None]
+Handler = Callable[[Job, Progress], dict]
+_HANDLERS: dict[str, Handler] = {}
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler (by `progress`) when the job was cancelled meanwhile."""
+
+
+class JobFailed(Exception):
+    """A handler's failure with a result worth keeping (e.g. an import's list of bad rows)."""
+
+    def __init__(self, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+def job_handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
+        _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def job_kinds() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+def job_create(*, kind: str, params: dict, campaign=None, created_by=None) -> Job:
+    """Create a job and dispatch it once the surrounding transaction commits."""
+    if kind not in _HANDLERS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(job_kinds())}")
+    job = Job.objects.create(kind=kind, params=params, campaign=campaign, created_by=created_by)
+    _dispatch_on_commit(job.pk)
+    return job
+
+
+def _dispatch_on_commit(job_id: int) -> None:
+    from annotate.tasks import job_run_task
+
+    transaction.on_commit(lambda: job_run_task.delay(job_id))
+
+
+def job_run(*, job_id: int) -> Job | None:
+    """Claim a queued job and run its handler. Running a job that is not queued does nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+            state=Job.State.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker=f"{socket.gethostname()}",
+            error="",
+        )
+    job = Job.objects.filter(pk=job_id).first()
+    if not claimed or job is None:
+        return job
+    Job.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
+    handler = _HANDLERS.get(job.kind)
+    try:
+        if handler is None:
+            raise JobFailed(f"no handler for job kind {job.kind!r} in this worker")
+        result = handler(job, _progress_writer(job_id))
+    except JobCancelled:
+        return Job.objects.get(pk=job_id)
+    except JobFailed as exc:
+        _finish(job_id, Job.State.FAILED, error=str(exc), result=exc.result)
+    except Exception as exc:
+        log.exception("job %s (%s) failed", job_id, job.kind)
+        _finish(job_id, Job.State.FAILED, error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    else:
+        _finish(job_id, Job.State.SUCCEEDED, result=result)
+    return Job.objects.get(pk=job_id)
+
+
+def _finish(job_id: int, state: str, *, error: str = "", result: dict | None = None) -> None:
+    # Only a job still running may finish: a cancel that came first wins.
+    Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
+        state=state, error=error, result=result, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+
+
+def _progress_writer(job_id: int) -> Progress:
+    def progress(done: int | None = None, total: int | None = None) -> None:
+        fields: dict = {"heartbeat_at": timezone.now()}
+        if done is not None:
+            fields["progress_done"] = done
+        if total is not None:
+            fields["progress_total"] = total
+        if not Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(**fields):
+            raise JobCancelled(job_id)
+
+    return progress
+
+
+def job_cancel(*, job: Job) -> Job:
+    Job.objects.filter(pk=job.pk, state__in=Job.ACTIVE_STATES).update(
+        state=Job.State.CANCELLED, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def jobs_sweep(*, stale_seconds: int | None = None) -> dict:
+    """Re-queue jobs whose worker was lost (no heartbeat) and jobs whose message was lost.
+
+    The embedded broker can drop a task when a worker is killed; the job row is the truth.
+    """
+    stale = timedelta(seconds=stale_seconds if stale_seconds is not None else settings.TANDEM_JOB_STALE_SECONDS)
+    cutoff = timezone.now() - stale
+    requeued, failed = [], []
+    with transaction.atomic():
+        lost = list(
+            Job.objects.select_for_update(skip_locked=True).filter(
+                Q(state=Job.State.RUNNING, heartbeat_at__lt=cutoff) | Q(state=Job.State.QUEUED, queued_at__lt=cutoff)
+            )
+        )
+        for job in lost:
+            if job.attempts >= settings.TANDEM_JOB_MAX_ATTEMPTS:
+                job.state = Job.State.FAILED
+                job.error = f"gave up after {job.attempts} attempts: the worker running it was lost each time"
+                job.finished_at = timezone.now()
+                job.save(update_fields=["state", "error", "finished_at"])
+                failed.append(job.pk)
+                continue
+            job.state = Job.State.QUEUED
+            job.queued_at = timezone.now()
+            job.save(update_fields=["state", "queued_at"])
+            _dispatch_on_commit(job.pk)
+            requeued.append(job.pk)
+    if requeued or failed:
+        log.warning("jobs sweep: re-queued %s, failed %s", requeued, failed)
+    return {"requeued": requeued, "failed": failed}

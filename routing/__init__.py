@@ -1,0 +1,1 @@
+"""Who labels what: routing policies, instance features, the learned router and LLM judges."""

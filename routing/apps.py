@@ -1,0 +1,8 @@
+"""The routing app's configuration."""
+
+from django.apps import AppConfig
+
+
+class RoutingConfig(AppConfig):
+    name = "routing"
+    verbose_name = "Tandem routing"
