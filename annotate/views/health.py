@@ -24,6 +24,11 @@ def _check_broker() -> str:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
+            # Virtual transports (Redis, SQLAlchemy) connect lazily: ask the broker something real.
+            try:
+                conn.default_channel.queue_declare(queue=celery_app.conf.task_default_queue, passive=True)
+            except conn.channel_errors:
+                pass  # the queue does not exist yet, but the broker answered
     except Exception as exc:
         return f"error: {type(exc).__name__}: {exc}"
     return "ok"

@@ -1,0 +1,1 @@
+"""Benchmarks for Tandem: see bench/README.md and bench/run.py."""

@@ -1,0 +1,200 @@
+#!/usr/bin/env python
+"""Tandem's benchmarks: `make bench`, or `.venv/bin/python bench/run.py [names...] [--quick]`.
+
+Each benchmark is a module with `run(args) -> dict` (and, optionally, `add_arguments(parser)`),
+registered in BENCHMARKS below. `run` returns {"parameters": ..., "measurements": ..., "summary": str};
+this script adds the machine and database it ran on and a timestamp, writes the whole to
+bench/results/<name>.json and prints the summary line.
+
+Benchmarks run against PostgreSQL: DATABASE_URL if set, otherwise a `tandem_bench` database on the
+local server (created when missing), migrated before the first benchmark runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/tandem_bench"
+if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the project, on the path
+    sys.path.insert(0, str(ROOT))
+
+# name -> module (under bench/) with run(args) -> dict. Add new benchmarks here.
+BENCHMARKS: dict[str, str] = {
+    "import_items": "bench.import_items",
+}
+
+
+def load(name: str):
+    return importlib.import_module(BENCHMARKS[name])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not a measurement")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where <name>.json goes")
+    for name in BENCHMARKS:
+        module = load(name)
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(parser.add_argument_group(name))
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}")
+    args.names = args.names or list(BENCHMARKS)
+    return args
+
+
+# --- Database ---------------------------------------------------------------------------------
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def ensure_default_database(url: str) -> None:
+    """Create the default benchmark database if it does not exist (CREATE DATABASE needs autocommit)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"bench: created database {name!r}", file=sys.stderr)
+
+
+def setup_django() -> str:
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = DEFAULT_DATABASE_URL
+        ensure_default_database(DEFAULT_DATABASE_URL)
+    # DEBUG keeps every query in memory (connection.queries): never measure with it on.
+    os.environ["DEBUG"] = "0"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
+    import django
+    from django.core.management import call_command
+    from django.db import connection
+
+    django.setup()
+    if connection.vendor != "postgresql":
+        raise SystemExit(f"bench: benchmarks need PostgreSQL, DATABASE_URL points to {connection.vendor}")
+    call_command("migrate", interactive=False, verbosity=0)
+    return os.environ["DATABASE_URL"]
+
+
+# --- Machine ------------------------------------------------------------------------------------
+
+
+def _first_line_with(path: str, prefix: str) -> str | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _git(*cmd: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def machine_info(database_url: str) -> dict:
+    import django
+    import psycopg
+    from django.db import connection
+
+    mem = _first_line_with("/proc/meminfo", "MemTotal")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        db_version = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+            [["shared_buffers", "synchronous_commit", "fsync", "wal_level", "max_wal_size", "work_mem"]],
+        )
+        db_settings = dict(cursor.fetchall())
+    status = _git("status", "--porcelain")
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": _first_line_with("/proc/cpuinfo", "model name") or platform.processor() or None,
+        "memory_total": mem,
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "django": django.get_version(),
+        "psycopg": f"{psycopg.__version__} ({psycopg.pq.__impl__}, libpq {psycopg.pq.version()})",
+        "database": {
+            "vendor": connection.vendor,
+            "version": db_version,
+            "server_version_num": connection.pg_version,
+            "url": redact(database_url),
+            "settings": db_settings,
+        },
+        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None},
+    }
+
+
+# --- Main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    database_url = setup_django()
+    machine = machine_info(database_url)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in args.names:
+        started = dt.datetime.now(dt.UTC)
+        t0 = time.perf_counter()
+        try:
+            result = load(name).run(args)
+        except Exception:
+            failed += 1
+            traceback.print_exc()
+            print(f"{name}: FAILED", flush=True)
+            continue
+        document = {
+            "benchmark": name,
+            "timestamp": started.isoformat(timespec="seconds"),
+            "duration_s": round(time.perf_counter() - t0, 3),
+            "quick": args.quick,
+            "machine": machine,
+            "parameters": result.get("parameters", {}),
+            "measurements": result.get("measurements", {}),
+            **{k: v for k, v in result.items() if k not in ("parameters", "measurements", "summary")},
+        }
+        path = args.results_dir / f"{name}.json"
+        path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        print(f"{name}: {result.get('summary', '')}  -> {os.path.relpath(path)}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""End to end through a real worker: an async import job, and a lost job recovered by the sweeper."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from annotate.models import Item, Job
+from annotate.services import jobs
+from tests.conftest import pair
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
+
+
+def finished(job_id):
+    job = Job.objects.get(pk=job_id)
+    return job if job.state in ("succeeded", "failed", "cancelled") else None
+
+
+def test_async_import_through_the_api_is_run_by_the_worker(celery_worker_process, admin_api, campaign):
+    body = "".join(json.dumps(pair(i)) + "\n" for i in range(250)).encode()
+    response = admin_api.post(
+        f"/api/campaigns/{campaign.slug}/items/import/?async=1", {"file": SimpleUploadedFile("items.jsonl", body)}
+    )
+    assert response.status_code == 202
+    job = wait_for(lambda: finished(response.json()["job"]["id"]), what="the import job")
+    assert job.state == "succeeded", job.error
+    assert job.result["created"] == 250 and job.attempts == 1 and job.worker
+    assert Item.objects.filter(campaign=campaign).count() == 250
+
+
+def test_a_job_whose_worker_died_is_requeued_and_finished(celery_worker_process, campaign, tmp_path):
+    upload = tmp_path / "lost.upload"
+    upload.write_text(json.dumps(pair(1)) + "\n")
+    # As if a worker had claimed it and then been killed: running, with a heartbeat long gone.
+    job = Job.objects.create(
+        kind="import_items",
+        campaign=campaign,
+        params={"path": str(upload), "filename": "lost.jsonl"},
+        state=Job.State.RUNNING,
+        attempts=1,
+        heartbeat_at=timezone.now() - timedelta(minutes=30),
+    )
+    summary = jobs.jobs_sweep(stale_seconds=60)
+    assert summary["requeued"] == [job.pk]
+    job = wait_for(lambda: finished(job.pk), what="the re-queued job")
+    assert job.state == "succeeded" and job.attempts == 2
+    assert Item.objects.filter(campaign=campaign, external_id="p1").exists()
