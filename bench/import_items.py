@@ -16,6 +16,7 @@ Every campaign made here is deleted afterwards, and leftovers of an interrupted 
 from __future__ import annotations
 
 import cProfile
+import gc
 import io
 import json
 import os
@@ -108,23 +109,66 @@ def _mb(n: int | float) -> float:
     return round(n / MB, 2)
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used (user + system + irq + steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class GcTimer:
+    """Time spent in Python's cyclic garbage collector while a block runs."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self):
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._callback)
+
+
 def timed_import(campaign, path: Path) -> dict:
-    """One items_import, measured: wall, CPU of this process and of its database backend, memory."""
+    """One items_import, measured: wall, CPU of this process and of its database backend, memory.
+
+    `other_cpu_s` is what every other process on the machine used meanwhile (PostgreSQL's
+    background writers included): more than a few tenths of a second per second of wall time
+    means the figures were taken on a busy machine.
+    """
     from annotate.services.imports import items_import
 
     size = path.stat().st_size
+    load = os.getloadavg()[0]
     server0 = _backend_cpu_seconds()
-    with RssSampler() as rss, open(path, "rb") as stream:
-        cpu0, t0 = time.process_time(), time.perf_counter()
+    with RssSampler() as rss, GcTimer() as gc_timer, open(path, "rb") as stream:
+        busy0, cpu0, t0 = _machine_busy_seconds(), time.process_time(), time.perf_counter()
         report = items_import(campaign=campaign, stream=stream, filename=str(path))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        busy = _machine_busy_seconds() - busy0
     server1 = _backend_cpu_seconds()
+    server = None if server0 is None or server1 is None else server1 - server0
     return {
         "wall_s": round(wall, 3),
         "rows_per_s": round(report.rows / wall),
         "mb_per_s": round(size / MB / wall, 2),
         "client_cpu_s": round(cpu, 3),
-        "db_backend_cpu_s": None if server0 is None or server1 is None else round(server1 - server0, 3),
+        "client_gc_s": round(gc_timer.seconds, 3),
+        "gc_collections": gc_timer.collections,
+        "db_backend_cpu_s": None if server is None else round(server, 3),
+        "other_cpu_s": round(busy - cpu - (server or 0), 2),
+        "loadavg_1min_before": round(load, 2),
         "rss_before_mb": _mb(rss.before),
         "rss_peak_mb": _mb(rss.peak),
         "rss_growth_mb": _mb(rss.peak - rss.before),
