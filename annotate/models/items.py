@@ -26,6 +26,12 @@ class Item(models.Model):
     route = models.CharField(max_length=10, choices=Route.choices, default=Route.UNROUTED)
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the imported content; detects conflicts.")
     human_label_count = models.PositiveIntegerField(default=0)
+    assigned_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Human labels plus live leases: what counts against the overlap."
+    )
+    queue_rank = models.BigIntegerField(
+        default=0, db_default=0, help_text="A stable per-campaign shuffle: the queue's order among equals."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -33,7 +39,20 @@ class Item(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "external_id"], name="item_external_id_unique_per_campaign"),
         ]
-        indexes = [models.Index(fields=["campaign", "route", "human_label_count"], name="item_queue_idx")]
+        indexes = [
+            # The human queue: fullest first (finish what others started), then the shuffled order.
+            models.Index(
+                fields=["campaign", "-assigned_count", "queue_rank"],
+                condition=models.Q(route__in=["human", "both"], gold_label__isnull=True),
+                name="item_human_queue_idx",
+            ),
+            models.Index(
+                fields=["campaign", "queue_rank"],
+                condition=models.Q(gold_label__isnull=False),
+                name="item_gold_queue_idx",
+            ),
+            models.Index(fields=["campaign", "route"], name="item_route_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.external_id}"

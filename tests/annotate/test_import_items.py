@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from annotate.models import Item
+from annotate.models import Item, RoutingDecision
 from annotate.services.imports import ImportFailed, items_import
 from tests.conftest import LLMBAR, SHARED_LLMBAR, jsonl, pair
 
@@ -38,10 +38,32 @@ def test_canonical_jsonl_imports_and_reimport_is_idempotent(campaign):
         "m1",
         "m2",
     )
-    assert item.metadata == {"domain": "math"} and item.route == "unrouted"
+    assert item.metadata == {"domain": "math"}
+    # The default policy (all_human) routes new items at once, and the decision is kept.
+    assert item.route == "human"
+    decision = item.routing_decisions.get()
+    assert (decision.destination, decision.policy) == ("human", "all_human")
     again = run(campaign, jsonl(*rows))
     assert (again.created, again.unchanged, again.n_conflicts) == (0, 5, 0)
     assert Item.objects.filter(campaign=campaign).count() == 5
+    assert RoutingDecision.objects.filter(campaign=campaign).count() == 5
+
+
+def test_policies_that_need_judges_leave_new_items_unrouted(campaign):
+    campaign.routing_policy = "judge_uncertainty"
+    campaign.save()
+    run(campaign, jsonl(pair(1)))
+    assert Item.objects.get(campaign=campaign).route == "unrouted"
+    assert not RoutingDecision.objects.exists()
+
+
+def test_queue_rank_is_a_stable_shuffle(campaign, multipref):
+    rows = [pair(i) for i in range(50)]
+    run(campaign, jsonl(*rows))
+    run(multipref, jsonl(*rows))
+    order = list(Item.objects.filter(campaign=campaign).order_by("queue_rank").values_list("external_id", flat=True))
+    other = list(Item.objects.filter(campaign=multipref).order_by("queue_rank").values_list("external_id", flat=True))
+    assert order != [r["id"] for r in rows] and order != other
 
 
 def test_changed_content_under_an_existing_id_is_reported_not_overwritten(campaign):

@@ -297,7 +297,9 @@ def _flush(campaign: Campaign, batch: list[AnnotationRow], report: ImportReport,
     for item_id, n in new_human_per_item.items():
         by_increment.setdefault(n, []).append(item_id)
     for n, item_ids in by_increment.items():
-        Item.objects.filter(id__in=item_ids).update(human_label_count=F("human_label_count") + n)
+        Item.objects.filter(id__in=item_ids).update(
+            human_label_count=F("human_label_count") + n, assigned_count=F("assigned_count") + n
+        )
 
 
 def _annotators(names: set[str]) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import Campaign, Item
+from routing.api import route_new_items
 
 from .errors import ImportFailed, RowError, RowProblem
 from .readers import ReaderError, read_rows
@@ -126,6 +128,8 @@ def items_import(
         errors.raise_if_any()
         if batch:
             _flush(campaign, batch, report)
+        if report.created:
+            route_new_items(campaign=campaign)
     return report
 
 
@@ -189,6 +193,8 @@ COPY_COLUMNS = (
     "route",
     "content_hash",
     "human_label_count",
+    "assigned_count",
+    "queue_rank",
     "created_at",
 )
 
@@ -216,6 +222,8 @@ def _insert(campaign: Campaign, rows: list[ItemRow]) -> None:
                         Item.Route.UNROUTED,
                         row.content_hash,
                         0,
+                        0,
+                        queue_rank(campaign.pk, row.external_id),
                         now,
                     )
                 )
@@ -235,11 +243,18 @@ def _insert(campaign: Campaign, rows: list[ItemRow]) -> None:
                 metadata=row.metadata,
                 gold_label=row.gold_label,
                 content_hash=row.content_hash,
+                queue_rank=queue_rank(campaign.pk, row.external_id),
             )
             for row in rows
         ],
         batch_size=500,
     )
+
+
+def queue_rank(campaign_id: int, external_id: str) -> int:
+    """A stable pseudo-random rank: the same item keeps its place, each campaign has its own order."""
+    digest = hashlib.blake2b(f"{campaign_id}:{external_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _json(value: object) -> str:

@@ -1,0 +1,70 @@
+"""The one place untrusted text (prompts, LLM responses, justifications, guidelines) becomes HTML.
+
+Markdown is parsed with raw HTML disabled, so `<script>` in a response is shown as text; code
+blocks are highlighted with Pygments; the result is then sanitized by nh3 (Ammonia) with a small
+allow-list, as a second line of defence. No images: an LLM response must not make an annotator's
+browser fetch a URL of its choosing.
+"""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s", "del", "ins", "code",
+    "pre", "kbd", "samp", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th",
+    "td", "a", "span", "div", "sub", "sup",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "span": {"class"},
+    "div": {"class"},
+    "code": {"class"},
+    "pre": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+    "ol": {"start"},
+}
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+def _highlight(code: str, lang: str, _attrs) -> str:
+    if not lang:
+        return ""  # markdown-it escapes the code itself
+    try:
+        lexer = get_lexer_by_name(lang.split()[0])
+    except ClassNotFound:
+        return ""
+    return highlight(code, lexer, _FORMATTER)
+
+
+_MD = (
+    MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
+    .enable("table")
+    .enable("strikethrough")
+    .disable("image")
+)
+
+
+def markdown_to_safe_html(text: str | None) -> str:
+    """Render Markdown to HTML that is safe to insert into a page."""
+    if not text:
+        return ""
+    html = _MD.render(text)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def pygments_css() -> str:
+    return HtmlFormatter(style="default").get_style_defs(".highlight, pre code")
