@@ -356,3 +356,24 @@ def label_validate(
             if confidence not in CONFIDENCE_LEVELS or isinstance(confidence, bool):
                 raise LabelError(f"confidence: {confidence!r} must be one of 1..5", "confidence")
     return dict(label)
+
+
+def label_orient(*, schema: dict, kind: str, label: dict[str, int], position_swapped: bool | None) -> dict[str, int]:
+    """Map a label between display order (left/right) and the item's own order (A/B).
+
+    When B was shown on the left, pairwise values flip their sign and, on a campaign of both
+    kinds, the per-response rubric keys `<criterion>_a` and `<criterion>_b` trade places. The
+    mapping is its own inverse, so it serves both directions.
+    """
+    if not position_swapped:
+        return dict(label)
+    pairwise = {k.name for k in label_keys(schema, kind) if k.pairwise}
+    out: dict[str, int] = {}
+    for key, value in label.items():
+        if key in pairwise:
+            out[key] = -value
+        elif kind == "both" and key.endswith(("_a", "_b")):
+            out[key[:-2] + ("_b" if key.endswith("_a") else "_a")] = value
+        else:
+            out[key] = value
+    return out

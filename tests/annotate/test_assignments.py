@@ -1,0 +1,261 @@
+"""The assignment engine: overlap, order, leases, expiry, submit, skip and edits."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from annotate.models import Annotation, AnnotationRevision, Assignment, Item
+from annotate.services.assignments import (
+    AssignmentError,
+    NoWork,
+    annotation_submit,
+    annotation_update,
+    annotator_progress,
+    assignment_skip,
+    display_label,
+    lease_heartbeat,
+    leases_expire,
+    next_assignment_for,
+)
+from annotate.services.imports import items_import
+from tests.conftest import jsonl, pair
+from tests.factories import CampaignFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_campaign(n=5, overlap=2, preset="simple-pairwise", **kw):
+    campaign = CampaignFactory(preset_name=preset, overlap=overlap, **kw)
+    items_import(campaign=campaign, stream=jsonl(*[pair(i) for i in range(n)]), filename="items.jsonl")
+    return campaign
+
+
+def lease(user, campaign, **kw):
+    result = next_assignment_for(annotator=user, campaign=campaign, **kw)
+    assert isinstance(result, Assignment), result
+    return result
+
+
+def submit(assignment, user, value=1, **kw):
+    return annotation_submit(assignment_id=assignment.pk, annotator=user, label={"overall": value}, **kw)
+
+
+def test_every_item_gets_exactly_overlap_labels_and_nobody_twice():
+    campaign = make_campaign(n=6, overlap=3)
+    users = UserFactory.create_batch(5)
+    seen = {u.pk: set() for u in users}
+    for _ in range(20):
+        for user in users:
+            result = next_assignment_for(annotator=user, campaign=campaign)
+            if isinstance(result, NoWork):
+                continue
+            assert result.item_id not in seen[user.pk]
+            seen[user.pk].add(result.item_id)
+            submit(result, user)
+    counts = list(Item.objects.filter(campaign=campaign).values_list("human_label_count", "assigned_count"))
+    assert counts == [(3, 3)] * 6
+    assert all(isinstance(next_assignment_for(annotator=u, campaign=campaign), NoWork) for u in users)
+
+
+def test_fullest_items_first_then_a_stable_shuffle():
+    campaign = make_campaign(n=10, overlap=3)
+    first_user, second_user = UserFactory(), UserFactory()
+    first = lease(first_user, campaign)
+    submit(first, first_user)
+    # The item someone started comes first for the next person.
+    assert lease(second_user, campaign).item_id == first.item_id
+    order = list(Item.objects.filter(campaign=campaign).order_by("queue_rank").values_list("id", flat=True))
+    assert first.item_id == order[0]
+
+
+def test_asking_again_returns_the_same_lease_and_prefetch_gets_a_second():
+    campaign = make_campaign()
+    user = UserFactory()
+    current = lease(user, campaign)
+    assert lease(user, campaign).pk == current.pk
+    prefetched = lease(user, campaign, exclude={current.pk})
+    assert prefetched.pk != current.pk and prefetched.item_id != current.item_id
+    held = next_assignment_for(annotator=user, campaign=campaign, exclude={current.pk, prefetched.pk})
+    assert isinstance(held, NoWork) and held.reason == "hold"
+
+
+def test_live_leases_count_against_the_overlap_and_no_dead_ends():
+    campaign = make_campaign(n=1, overlap=1)
+    holder, other = UserFactory(), UserFactory()
+    lease(holder, campaign)
+    waiting = next_assignment_for(annotator=other, campaign=campaign)
+    assert isinstance(waiting, NoWork) and waiting.reason == "leased" and 1 <= waiting.retry_after <= 60
+    assert "try again" in waiting.message
+
+
+def test_an_expired_lease_returns_the_item_to_the_pool():
+    campaign = make_campaign(n=1, overlap=1)
+    holder, other = UserFactory(), UserFactory()
+    first = lease(holder, campaign)
+    later = timezone.now() + timedelta(seconds=campaign.lease_seconds + 1)
+    assert leases_expire(now=later) == 1
+    assert Item.objects.get().assigned_count == 0
+    second = lease(other, campaign, now=later)
+    assert second.item_id == first.item_id
+    # The first holder comes back too late: the slot is gone and nothing is stored.
+    with pytest.raises(AssignmentError, match="went to someone else") as info:
+        submit(first, holder)
+    assert info.value.code == "lease_lost"
+    submit(second, other)
+    assert Annotation.objects.count() == 1
+
+
+def test_an_expired_lease_whose_slot_is_free_can_still_be_submitted():
+    campaign = make_campaign(n=1, overlap=1)
+    user = UserFactory()
+    first = lease(user, campaign)
+    leases_expire(now=timezone.now() + timedelta(seconds=campaign.lease_seconds + 1))
+    annotation, created = submit(first, user)
+    assert created and Item.objects.values_list("assigned_count", "human_label_count").get() == (1, 1)
+
+
+def test_heartbeat_extends_the_lease_and_caps_active_time_by_wall_time():
+    campaign = make_campaign()
+    user = UserFactory()
+    assignment = lease(user, campaign)
+    later = assignment.leased_at + timedelta(seconds=100)
+    beat = lease_heartbeat(assignment_id=assignment.pk, annotator=user, active_seconds=5000, now=later)
+    assert beat.expires_at == later + timedelta(seconds=campaign.lease_seconds)
+    assert beat.active_seconds == pytest.approx(100, abs=0.01)
+    beat = lease_heartbeat(assignment_id=assignment.pk, annotator=user, active_seconds=40, now=later)
+    assert beat.active_seconds == pytest.approx(100, abs=0.01), "active time never goes back"
+
+
+def test_label_is_stored_in_the_items_own_order():
+    campaign = make_campaign(n=4, overlap=1, preset="multipref")
+    user = UserFactory()
+    label = {"overall": -2, "helpfulness": -1, "truthfulness": 0, "harmlessness": 1}
+    for _ in range(4):
+        assignment = lease(user, campaign)
+        annotation, _ = annotation_submit(assignment_id=assignment.pk, annotator=user, label=label, rater_confidence=3)
+        expected = {k: -v for k, v in label.items()} if assignment.position_swapped else label
+        assert annotation.label == expected and annotation.position_swapped == assignment.position_swapped
+        assert display_label(annotation) == label
+
+
+def test_double_submit_stores_one_label():
+    campaign = make_campaign()
+    user = UserFactory()
+    assignment = lease(user, campaign)
+    first, created = submit(assignment, user, 1)
+    again, created_again = submit(assignment, user, -1)
+    assert created and not created_again and again.pk == first.pk
+    assert Annotation.objects.get().label == first.label
+    assert Item.objects.get(pk=assignment.item_id).human_label_count == 1
+
+
+def test_someone_elses_lease_is_not_found():
+    campaign = make_campaign()
+    owner, intruder = UserFactory(), UserFactory()
+    assignment = lease(owner, campaign)
+    with pytest.raises(AssignmentError) as info:
+        submit(assignment, intruder)
+    assert info.value.status == 404 and not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "label, field",
+    [({"overall": 2}, "label.overall"), ({}, "label.overall"), ({"overall": 1, "style": 1}, "label.style")],
+)
+def test_invalid_labels_are_refused_with_the_field(label, field):
+    campaign = make_campaign()
+    user = UserFactory()
+    assignment = lease(user, campaign)
+    with pytest.raises(AssignmentError) as info:
+        annotation_submit(assignment_id=assignment.pk, annotator=user, label=label)
+    assert info.value.code == "invalid_label" and info.value.field == field
+    assert Assignment.objects.get(pk=assignment.pk).state == "leased"
+
+
+def test_required_justification():
+    campaign = make_campaign(preset="helpsteer2-preference")
+    user = UserFactory()
+    assignment = lease(user, campaign)
+    with pytest.raises(AssignmentError, match="justification: required"):
+        annotation_submit(assignment_id=assignment.pk, annotator=user, label={"overall": 3})
+    annotation, _ = annotation_submit(
+        assignment_id=assignment.pk, annotator=user, label={"overall": 3}, justification=" B is right "
+    )
+    assert annotation.justification == "B is right"
+
+
+def test_skip_needs_a_reason_and_sends_the_item_to_someone_else():
+    campaign = make_campaign(n=1, overlap=1)
+    skipper, other = UserFactory(), UserFactory()
+    assignment = lease(skipper, campaign)
+    with pytest.raises(AssignmentError, match="Say why"):
+        assignment_skip(assignment_id=assignment.pk, annotator=skipper, reason=" ")
+    assignment_skip(assignment_id=assignment.pk, annotator=skipper, reason="I don't read Finnish")
+    assert Item.objects.get().assigned_count == 0
+    assert isinstance(next_assignment_for(annotator=skipper, campaign=campaign), NoWork)
+    assert lease(other, campaign).item_id == assignment.item_id
+    with pytest.raises(AssignmentError, match="skipped"):
+        submit(assignment, skipper)
+
+
+def test_gold_items_are_mixed_in_and_do_not_use_up_the_overlap():
+    campaign = CampaignFactory(preset_name="simple-pairwise", overlap=1, gold_rate=1.0)
+    rows = [pair(0), pair(1, gold_label={"overall": -1})]
+    items_import(campaign=campaign, stream=jsonl(*rows), filename="items.jsonl")
+    users = UserFactory.create_batch(3)
+    for user in users:
+        assert lease(user, campaign).item.external_id == "p1"
+    assert Item.objects.get(external_id="p1").assigned_count == 0
+
+
+def test_changing_a_label_keeps_the_old_one_as_a_revision():
+    campaign = make_campaign()
+    user = UserFactory()
+    assignment = lease(user, campaign)
+    annotation, _ = submit(assignment, user, 1)
+    original = annotation.label
+    updated = annotation_update(
+        annotation_id=annotation.pk, annotator=user, label={"overall": -1}, justification="changed my mind"
+    )
+    assert updated.revision == 2 and display_label(updated) == {"overall": -1}
+    revision = AnnotationRevision.objects.get()
+    assert revision.label == original and revision.revision == 1
+    assert Annotation.objects.count() == 1
+    with pytest.raises(AssignmentError) as info:
+        annotation_update(annotation_id=annotation.pk, annotator=UserFactory(), label={"overall": 0})
+    assert info.value.status == 404
+
+
+def test_closed_campaigns_lease_nothing():
+    campaign = make_campaign()
+    campaign.state = "closed"
+    campaign.save()
+    with pytest.raises(AssignmentError, match="not open"):
+        next_assignment_for(annotator=UserFactory(), campaign=campaign)
+
+
+def test_items_labelled_by_import_are_not_served_to_the_same_person():
+    campaign = make_campaign(n=1, overlap=2)
+    user = UserFactory(username="imported-ann")
+    from annotate.services.imports import annotations_import
+
+    annotations_import(
+        campaign=campaign,
+        stream=jsonl({"item": "p0", "annotator": user.username, "label": {"overall": 1}}),
+        filename="l.jsonl",
+    )
+    assert isinstance(next_assignment_for(annotator=user, campaign=campaign), NoWork)
+    assert Item.objects.get().assigned_count == 1
+
+
+def test_progress():
+    campaign = make_campaign(n=2, overlap=2)
+    user = UserFactory()
+    submit(lease(user, campaign), user)
+    assert annotator_progress(annotator=user, campaign=campaign) == {
+        "mine": 1,
+        "campaign_labels": 1,
+        "campaign_wanted": 4,
+        "campaign_fraction": 0.25,
+    }
