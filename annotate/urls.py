@@ -4,12 +4,20 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from annotate.views import annotate as annotate_views
 from annotate.views.health import healthz
 from annotate.views.home import home
 
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("c/<slug:slug>/annotate/", annotate_views.annotate_page, name="annotate"),
+    path("c/<slug:slug>/annotate/item/", annotate_views.item_fragment, name="annotate-item"),
+    path("c/<slug:slug>/annotate/<int:assignment_id>/submit/", annotate_views.submit, name="annotate-submit"),
+    path("c/<slug:slug>/annotate/<int:assignment_id>/skip/", annotate_views.skip, name="annotate-skip"),
+    path("c/<slug:slug>/annotate/<int:assignment_id>/heartbeat/", annotate_views.heartbeat, name="annotate-heartbeat"),
+    path("c/<slug:slug>/labels/", annotate_views.recent_labels, name="annotate-recent"),
+    path("c/<slug:slug>/labels/<int:annotation_id>/", annotate_views.label_edit, name="annotate-label-edit"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import views
+from . import annotating, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -14,6 +14,12 @@ urlpatterns = [
     path("campaigns/<str:ref>/items/", views.ItemList.as_view(), name="api-items"),
     path("campaigns/<str:ref>/items/import/", views.ItemImport.as_view(), name="api-items-import"),
     path("campaigns/<str:ref>/annotations/import/", views.AnnotationImport.as_view(), name="api-annotations-import"),
+    path("campaigns/<str:ref>/next/", annotating.NextView.as_view(), name="api-next"),
+    path("campaigns/<str:ref>/my-labels/", annotating.MyLabelsView.as_view(), name="api-my-labels"),
+    path("assignments/<int:pk>/submit/", annotating.SubmitView.as_view(), name="api-submit"),
+    path("assignments/<int:pk>/skip/", annotating.SkipView.as_view(), name="api-skip"),
+    path("assignments/<int:pk>/heartbeat/", annotating.HeartbeatView.as_view(), name="api-heartbeat"),
+    path("annotations/<int:pk>/", annotating.MyLabelView.as_view(), name="api-my-label"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
 ]

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Campaign, Item, Job
+from annotate.selectors import campaigns_for_annotator
 from annotate.services.campaigns import CampaignError, campaign_create
 from annotate.services.imports import ImportFailed, annotations_import, items_import
 from annotate.services.jobs import job_create
@@ -25,9 +26,7 @@ from .permissions import IsCampaignAdmin
 
 def campaign_for(request, ref: str) -> Campaign:
     """By id or slug; non-admins only see active campaigns."""
-    queryset = Campaign.objects.all()
-    if not request.user.is_staff:
-        queryset = queryset.filter(state=Campaign.State.ACTIVE)
+    queryset = Campaign.objects.all() if request.user.is_staff else campaigns_for_annotator(user=request.user)
     lookup = Q(slug=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(slug=ref)
     return get_object_or_404(queryset, lookup)
 
@@ -38,9 +37,7 @@ class CampaignListCreate(APIView):
 
     @extend_schema(responses=serializers.CampaignSerializer(many=True))
     def get(self, request):
-        queryset = Campaign.objects.all()
-        if not request.user.is_staff:
-            queryset = queryset.filter(state=Campaign.State.ACTIVE)
+        queryset = Campaign.objects.all() if request.user.is_staff else campaigns_for_annotator(user=request.user)
         return Response(serializers.CampaignSerializer(queryset, many=True).data)
 
     @extend_schema(request=serializers.CampaignCreateSerializer, responses=serializers.CampaignSerializer)

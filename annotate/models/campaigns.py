@@ -45,6 +45,12 @@ class Campaign(models.Model):
     gold_rate = models.FloatField(default=0.0, help_text="Share of an annotator's items that are gold checks.")
     lease_seconds = models.PositiveIntegerField(default=600)
     judges = models.ManyToManyField("annotate.Judge", blank=True, related_name="campaigns")
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="annotator_campaigns",
+        help_text="The annotator pool. Empty: every active account may label.",
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

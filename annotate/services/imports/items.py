@@ -128,8 +128,8 @@ def items_import(
         errors.raise_if_any()
         if batch:
             _flush(campaign, batch, report)
-        if report.created:
-            route_new_items(campaign=campaign)
+        # Also routes items left unrouted by an earlier policy change; a no-op when none are.
+        route_new_items(campaign=campaign)
     return report
 
 

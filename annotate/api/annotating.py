@@ -1,0 +1,184 @@
+"""The annotation flow as a JSON API for external front ends: next, submit, skip, heartbeat, my labels.
+
+Labels travel in display order, as on the page: `responses[0]` is "A" (left), `responses[1]` is
+"B" (right), and a negative pairwise value favours `responses[0]`. The server stores them in the
+item's own order. Nothing here carries model names, metadata, gold labels or other labels.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Annotation
+from annotate.selectors import assignment_display, campaign_for_annotator, prompt_preview
+from annotate.services.assignments import (
+    AssignmentError,
+    NoWork,
+    annotation_submit,
+    annotation_update,
+    assignment_skip,
+    display_label,
+    lease_heartbeat,
+    next_assignment_for,
+)
+
+
+class NextInput(serializers.Serializer):
+    exclude = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+
+
+class SubmitInput(serializers.Serializer):
+    label = serializers.DictField(child=serializers.JSONField())
+    justification = serializers.CharField(required=False, allow_blank=True, default="")
+    rater_confidence = serializers.IntegerField(required=False, allow_null=True, default=None)
+    active_seconds = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+
+
+class SkipInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class HeartbeatInput(serializers.Serializer):
+    active_seconds = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+
+
+def _error(exc: AssignmentError) -> Response:
+    body = {"detail": str(exc), "code": exc.code}
+    if exc.field:
+        body["field"] = exc.field
+    return Response(body, status=exc.status)
+
+
+def _campaign(request, ref: str):
+    campaign = campaign_for_annotator(user=request.user, slug=ref)
+    if campaign is None and ref.isdigit():
+        from annotate.selectors import campaigns_for_annotator
+
+        campaign = campaigns_for_annotator(user=request.user).filter(pk=int(ref)).first()
+    if campaign is None:
+        raise Http404("no such campaign open to you")
+    return campaign
+
+
+class NextView(APIView):
+    """Lease the next item (or return the lease you already hold). `exclude` lists leases you show."""
+
+    @extend_schema(request=NextInput)
+    def post(self, request, ref: str):
+        data = NextInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        campaign = _campaign(request, ref)
+        try:
+            result = next_assignment_for(
+                annotator=request.user, campaign=campaign, exclude=set(data.validated_data["exclude"])
+            )
+        except AssignmentError as exc:
+            return _error(exc)
+        if isinstance(result, NoWork):
+            response = Response(
+                {
+                    "assignment": None,
+                    "status": result.reason,
+                    "retry_after": result.retry_after,
+                    "message": result.message,
+                }
+            )
+            if result.retry_after:
+                response["Retry-After"] = str(result.retry_after)
+            return response
+        return Response({"status": "leased", "assignment": assignment_display(assignment=result)})
+
+
+class SubmitView(APIView):
+    @extend_schema(request=SubmitInput)
+    def post(self, request, pk: int):
+        data = SubmitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            annotation, created = annotation_submit(
+                assignment_id=pk,
+                annotator=request.user,
+                label=values["label"],
+                justification=values["justification"],
+                rater_confidence=values["rater_confidence"],
+                active_seconds=values["active_seconds"],
+            )
+        except AssignmentError as exc:
+            return _error(exc)
+        return Response(
+            {"annotation": annotation.pk, "created": created, "label": display_label(annotation)},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class SkipView(APIView):
+    @extend_schema(request=SkipInput)
+    def post(self, request, pk: int):
+        data = SkipInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            assignment_skip(assignment_id=pk, annotator=request.user, reason=data.validated_data["reason"])
+        except AssignmentError as exc:
+            return _error(exc)
+        return Response({"status": "skipped"})
+
+
+class HeartbeatView(APIView):
+    @extend_schema(request=HeartbeatInput)
+    def post(self, request, pk: int):
+        data = HeartbeatInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            assignment = lease_heartbeat(
+                assignment_id=pk, annotator=request.user, active_seconds=data.validated_data["active_seconds"]
+            )
+        except AssignmentError as exc:
+            return _error(exc)
+        return Response({"state": assignment.state, "expires_at": assignment.expires_at})
+
+
+def _my_label(annotation: Annotation) -> dict:
+    return {
+        "annotation": annotation.pk,
+        "prompt": prompt_preview(annotation.item.prompt),
+        "label": display_label(annotation),
+        "justification": annotation.justification,
+        "rater_confidence": annotation.rater_confidence,
+        "revision": annotation.revision,
+        "updated_at": annotation.updated_at,
+    }
+
+
+class MyLabelsView(APIView):
+    def get(self, request, ref: str):
+        campaign = _campaign(request, ref)
+        annotations = (
+            Annotation.objects.filter(campaign=campaign, annotator=request.user, source=Annotation.Source.HUMAN)
+            .select_related("item", "campaign")
+            .order_by("-updated_at", "-id")[:200]
+        )
+        return Response([_my_label(a) for a in annotations])
+
+
+class MyLabelView(APIView):
+    @extend_schema(request=SubmitInput)
+    def patch(self, request, pk: int):
+        data = SubmitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            annotation = annotation_update(
+                annotation_id=pk,
+                annotator=request.user,
+                label=values["label"],
+                justification=values["justification"],
+                rater_confidence=values["rater_confidence"],
+            )
+        except AssignmentError as exc:
+            return _error(exc)
+        return Response(_my_label(annotation))

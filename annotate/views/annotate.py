@@ -1,0 +1,208 @@
+"""The annotator's pages: my campaigns, the annotate page and its htmx fragments, my recent labels."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotate.models import Annotation, Assignment
+from annotate.selectors import (
+    assignment_display,
+    campaign_for_annotator,
+    label_rows,
+    prompt_preview,
+)
+from annotate.services.assignments import (
+    AssignmentError,
+    NoWork,
+    annotation_submit,
+    annotation_update,
+    annotator_progress,
+    assignment_skip,
+    display_label,
+    lease_heartbeat,
+    next_assignment_for,
+)
+
+SKIP_REASONS = (
+    "I cannot judge this topic or language",
+    "The prompt or a response is broken or empty",
+    "Offensive or harmful content I prefer not to label",
+)
+
+
+def _campaign(request, slug):
+    campaign = campaign_for_annotator(user=request.user, slug=slug)
+    if campaign is None:
+        raise Http404("no such campaign open to you")
+    return campaign
+
+
+def parse_label_form(data) -> tuple[dict, str, int | None, float | None]:
+    """Form fields `label.<key>`, `justification`, `rater_confidence`, `active_seconds` → values."""
+    label: dict = {}
+    for name, value in data.items():
+        if name.startswith("label.") and value != "":
+            try:
+                label[name[6:]] = int(value)
+            except ValueError:
+                label[name[6:]] = value  # label_validate names it
+    confidence = data.get("rater_confidence") or None
+    if confidence is not None:
+        try:
+            confidence = int(confidence)
+        except ValueError:
+            pass
+    try:
+        active = float(data.get("active_seconds")) if data.get("active_seconds") else None
+    except ValueError:
+        active = None
+    return label, data.get("justification", ""), confidence, active
+
+
+@login_required
+@require_GET
+def annotate_page(request, slug):
+    campaign = _campaign(request, slug)
+    context = {
+        "campaign": campaign,
+        "progress": annotator_progress(annotator=request.user, campaign=campaign),
+        "skip_reasons": SKIP_REASONS,
+    }
+    context.update(_lease_context(request, campaign, exclude=frozenset()))
+    return render(request, "annotate/annotate.html", context)
+
+
+def _lease_context(request, campaign, exclude) -> dict:
+    try:
+        result = next_assignment_for(annotator=request.user, campaign=campaign, exclude=exclude)
+    except AssignmentError as exc:
+        return {"no_work": NoWork("closed", message=str(exc))}
+    if isinstance(result, NoWork):
+        return {"no_work": result}
+    return {"item": assignment_display(assignment=result), "campaign": campaign}
+
+
+@login_required
+@require_GET
+def item_fragment(request, slug):
+    """The next item, leased now and rendered for the page to keep behind the current one."""
+    campaign = _campaign(request, slug)
+    exclude = frozenset(int(x) for x in request.GET.get("exclude", "").split(",") if x.strip().isdigit())
+    context = _lease_context(request, campaign, exclude)
+    response = render(request, "annotate/_item.html", context)
+    if "no_work" in context and context["no_work"].retry_after:
+        response["Retry-After"] = str(context["no_work"].retry_after)
+    return response
+
+
+def _error(request, exc: AssignmentError) -> HttpResponse:
+    return render(request, "annotate/_flash.html", {"error": str(exc), "code": exc.code}, status=exc.status)
+
+
+@login_required
+@require_POST
+def submit(request, slug, assignment_id):
+    campaign = _campaign(request, slug)
+    label, justification, confidence, active = parse_label_form(request.POST)
+    try:
+        _annotation, created = annotation_submit(
+            assignment_id=assignment_id,
+            annotator=request.user,
+            label=label,
+            justification=justification,
+            rater_confidence=confidence,
+            active_seconds=active,
+        )
+    except AssignmentError as exc:
+        return _error(request, exc)
+    progress = annotator_progress(annotator=request.user, campaign=campaign)
+    return render(request, "annotate/_submitted.html", {"progress": progress, "campaign": campaign, "created": created})
+
+
+@login_required
+@require_POST
+def skip(request, slug, assignment_id):
+    _campaign(request, slug)
+    try:
+        assignment_skip(assignment_id=assignment_id, annotator=request.user, reason=request.POST.get("reason", ""))
+    except AssignmentError as exc:
+        return _error(request, exc)
+    return render(request, "annotate/_flash.html", {"message": "Skipped."})
+
+
+@login_required
+@require_POST
+def heartbeat(request, slug, assignment_id):
+    _campaign(request, slug)
+    try:
+        assignment = lease_heartbeat(
+            assignment_id=assignment_id, annotator=request.user, active_seconds=request.POST.get("active_seconds")
+        )
+    except AssignmentError as exc:
+        return _error(request, exc)
+    response = HttpResponse(status=204)
+    response["X-Lease-Expires"] = assignment.expires_at.isoformat()
+    return response
+
+
+@login_required
+@require_GET
+def recent_labels(request, slug):
+    campaign = _campaign(request, slug)
+    annotations = (
+        Annotation.objects.filter(campaign=campaign, annotator=request.user, source=Annotation.Source.HUMAN)
+        .select_related("item", "campaign")
+        .order_by("-updated_at", "-id")[:50]
+    )
+    rows = [{"annotation": a, "label": display_label(a), "prompt": prompt_preview(a.item.prompt)} for a in annotations]
+    return render(request, "annotate/recent_labels.html", {"campaign": campaign, "rows": rows})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def label_edit(request, slug, annotation_id):
+    campaign = _campaign(request, slug)
+    annotation = (
+        Annotation.objects.filter(pk=annotation_id, campaign=campaign, annotator=request.user, source="human")
+        .select_related("item", "campaign", "assignment")
+        .first()
+    )
+    if annotation is None:
+        raise Http404("no such label of yours")
+    error = None
+    if request.method == "POST":
+        label, justification, confidence, _ = parse_label_form(request.POST)
+        try:
+            annotation = annotation_update(
+                annotation_id=annotation.pk,
+                annotator=request.user,
+                label=label,
+                justification=justification,
+                rater_confidence=confidence,
+            )
+        except AssignmentError as exc:
+            error = str(exc)
+        else:
+            return render(request, "annotate/_flash.html", {"message": "Label changed."})
+    assignment = annotation.assignment or Assignment(
+        item=annotation.item, campaign=campaign, position_swapped=annotation.position_swapped
+    )
+    if annotation.assignment is None:
+        assignment.pk = 0
+        assignment.expires_at = annotation.updated_at
+    return render(
+        request,
+        "annotate/label_edit.html",
+        {
+            "campaign": campaign,
+            "annotation": annotation,
+            "item": assignment_display(assignment=assignment),
+            "current": display_label(annotation),
+            "rows": label_rows(campaign=campaign),
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
