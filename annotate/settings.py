@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "annotate.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -140,6 +141,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 TANDEM_JOB_STALE_SECONDS = env_int("TANDEM_JOB_STALE_SECONDS", 120)
 TANDEM_JOB_MAX_ATTEMPTS = env_int("TANDEM_JOB_MAX_ATTEMPTS", 5)
 CELERY_BEAT_SCHEDULE = {
+    "leases-expire": {"task": "annotate.tasks.leases_expire", "schedule": 30.0},
     "jobs-sweep": {"task": "annotate.tasks.jobs_sweep", "schedule": float(env_int("TANDEM_JOB_SWEEP_SECONDS", 30))},
 }
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from annotate.services import jobs
+from annotate.services import assignments, jobs
 
 
 @shared_task(name="annotate.tasks.job_run", acks_late=True)
@@ -13,3 +13,8 @@ def job_run_task(job_id: int) -> None:
 @shared_task(name="annotate.tasks.jobs_sweep")
 def jobs_sweep_task() -> dict:
     return jobs.jobs_sweep()
+
+
+@shared_task(name="annotate.tasks.leases_expire")
+def leases_expire_task() -> int:
+    return assignments.leases_expire()

@@ -40,7 +40,7 @@ class AssignmentError(Exception):
 
 @dataclass(frozen=True)
 class NoWork:
-    """Why there is nothing to lease: `done`, or `leased` (others hold the rest; retry later)."""
+    """Why there is nothing to lease: `done`, `wait` (others hold the rest; retry later) or `hold`."""
 
     reason: str
     retry_after: int | None = None
@@ -63,35 +63,39 @@ def next_assignment_for(
         raise AssignmentError(
             f"campaign {campaign.slug!r} is {campaign.state}, not open for labelling", "closed", status=409
         )
-    leases_expire(campaign=campaign, now=now)
-    with transaction.atomic():
-        live = list(
-            Assignment.objects.filter(
-                campaign=campaign, annotator=annotator, state=Assignment.State.LEASED, expires_at__gt=now
-            ).order_by("leased_at", "id")
-        )
-        for assignment in live:
-            if assignment.pk not in exclude:
-                return assignment
-        if len(live) >= MAX_LIVE_LEASES:
-            return NoWork("hold", message="You already hold the items on your screen.")
-        item = _lease_candidate(annotator=annotator, campaign=campaign, now=now)
-        if item is None:
-            return _why_no_work(annotator=annotator, campaign=campaign, now=now)
-        if item.gold_label is None:
-            Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
-        return Assignment.objects.create(
-            campaign=campaign,
-            item=item,
-            annotator=annotator,
-            expires_at=now + timedelta(seconds=campaign.lease_seconds),
-            position_swapped=(random.random() < 0.5) if campaign.has_pairwise else None,
-        )
+    for attempt in (1, 2):
+        with transaction.atomic():
+            live = list(
+                Assignment.objects.filter(
+                    campaign=campaign, annotator=annotator, state=Assignment.State.LEASED, expires_at__gt=now
+                ).order_by("leased_at", "id")
+            )
+            for assignment in live:
+                if assignment.pk not in exclude:
+                    return assignment
+            if len(live) >= MAX_LIVE_LEASES:
+                return NoWork("hold", message="You already hold the items on your screen.")
+            item = _lease_candidate(annotator=annotator, campaign=campaign, now=now)
+            if item is not None:
+                if item.gold_label is None:
+                    Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
+                return Assignment.objects.create(
+                    campaign=campaign,
+                    item=item,
+                    annotator=annotator,
+                    expires_at=now + timedelta(seconds=campaign.lease_seconds),
+                    position_swapped=(random.random() < 0.5) if campaign.has_pairwise else None,
+                )
+        # The queue looks empty: return expired leases to the pool (the periodic sweep may not have
+        # run yet) and look once more before saying so.
+        if attempt == 1 and not leases_expire(campaign=campaign, now=now):
+            break
+    return _why_no_work(annotator=annotator, campaign=campaign, now=now)
 
 
 def _not_seen_by(annotator):
     return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)) & ~Exists(
-        Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
+        Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator, source=Annotation.Source.HUMAN)
     )
 
 
@@ -151,7 +155,7 @@ def _why_no_work(*, annotator, campaign: Campaign, now: datetime) -> NoWork:
     if held is not None:
         wait = max(1, int((held - now).total_seconds()) + 1)
         return NoWork(
-            "leased",
+            "wait",
             retry_after=min(wait, 60),
             message="The remaining items are being labelled by others right now. Items come back if they are not "
             "finished; try again shortly.",

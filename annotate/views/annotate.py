@@ -184,6 +184,8 @@ def label_edit(request, slug, annotation_id):
                 rater_confidence=confidence,
             )
         except AssignmentError as exc:
+            if request.htmx:
+                return _error(request, exc)
             error = str(exc)
         else:
             return render(request, "annotate/_flash.html", {"message": "Label changed."})

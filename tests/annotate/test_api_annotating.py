@@ -106,7 +106,7 @@ def test_queue_states(annotator_api, annotator):
     holder_api.force_authenticate(holder)
     lease = holder_api.post(f"/api/campaigns/{campaign.slug}/next/", {}, format="json").json()["assignment"]
     waiting = annotator_api.post(f"/api/campaigns/{campaign.slug}/next/", {}, format="json")
-    assert waiting.json()["status"] == "leased" and int(waiting["Retry-After"]) >= 1
+    assert waiting.json()["status"] == "wait" and int(waiting["Retry-After"]) >= 1
     holder_api.post(f"/api/assignments/{lease['assignment']}/submit/", {"label": {"overall": 0}}, format="json")
     done = annotator_api.post(f"/api/campaigns/{campaign.slug}/next/", {}, format="json").json()
     assert done == {"assignment": None, "status": "done", "retry_after": None, "message": done["message"]}

@@ -85,7 +85,7 @@ def test_live_leases_count_against_the_overlap_and_no_dead_ends():
     holder, other = UserFactory(), UserFactory()
     lease(holder, campaign)
     waiting = next_assignment_for(annotator=other, campaign=campaign)
-    assert isinstance(waiting, NoWork) and waiting.reason == "leased" and 1 <= waiting.retry_after <= 60
+    assert isinstance(waiting, NoWork) and waiting.reason == "wait" and 1 <= waiting.retry_after <= 60
     assert "try again" in waiting.message
 
 
@@ -259,3 +259,31 @@ def test_progress():
         "campaign_wanted": 4,
         "campaign_fraction": 0.25,
     }
+
+
+def test_the_label_edit_page(client):
+    campaign = make_campaign(preset="multipref")
+    user = UserFactory()
+    assignment = lease(user, campaign)
+    label = {"overall": 2, "helpfulness": 1, "truthfulness": 0, "harmlessness": -1}
+    annotation, _ = annotation_submit(assignment_id=assignment.pk, annotator=user, label=label)
+    client.force_login(user)
+    page = client.get(f"/c/{campaign.slug}/labels/")
+    assert page.status_code == 200 and "Question" in page.content.decode()
+    form = client.get(f"/c/{campaign.slug}/labels/{annotation.pk}/").content.decode()
+    assert (
+        'name="label.overall" value="2" data-hotkey="5"\n        checked' in form or 'value="2" data-hotkey="5"' in form
+    )
+    bad_fields = {f"label.{k}": str(v) for k, v in {**label, "overall": 9}.items()}
+    bad = client.post(f"/c/{campaign.slug}/labels/{annotation.pk}/", bad_fields)
+    assert bad.status_code == 400 and "label.overall: 9 is outside -2..2" in bad.content.decode()
+    fragment = client.post(f"/c/{campaign.slug}/labels/{annotation.pk}/", bad_fields, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 400 and fragment.content.decode().startswith('<div class="flash error"')
+    fields = {f"label.{k}": str(v) for k, v in {**label, "overall": -2}.items()}
+    ok = client.post(f"/c/{campaign.slug}/labels/{annotation.pk}/", fields)
+    assert ok.status_code == 200 and "Label changed." in ok.content.decode()
+    annotation.refresh_from_db()
+    assert display_label(annotation) == {**label, "overall": -2} and annotation.revision == 2
+    other = UserFactory()
+    client.force_login(other)
+    assert client.get(f"/c/{campaign.slug}/labels/{annotation.pk}/").status_code == 404

@@ -24,3 +24,9 @@ def test_broker_down_is_named(client):
     assert response.status_code == 503
     body = response.json()
     assert body["failed"] == ["broker"] and body["database"] == "ok" and body["broker"].startswith("error:")
+
+
+@pytest.mark.django_db
+def test_every_response_says_how_long_the_app_took(client):
+    timing = client.get("/healthz")["Server-Timing"]
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) >= 0

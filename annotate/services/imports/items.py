@@ -21,6 +21,7 @@ from .rows import ItemRow, changed_fields, item_row_parse
 
 BATCH_SIZE = 5000
 MAX_CONFLICTS_LISTED = 100
+ANALYZE_AFTER = 1000
 
 
 @dataclass
@@ -130,6 +131,11 @@ def items_import(
             _flush(campaign, batch, report)
         # Also routes items left unrouted by an earlier policy change; a no-op when none are.
         route_new_items(campaign=campaign)
+        if report.created >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            # Fresh statistics, so the annotators' queue query is planned for the real table size
+            # at once instead of after autovacuum gets round to it.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Item._meta.db_table}")
     return report
 
 
