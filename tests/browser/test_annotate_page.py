@@ -19,7 +19,8 @@ def current_assignment(page) -> str:
 
 def wait_for_next_item(page, previous: str) -> str:
     page.wait_for_function(
-        "prev => { const f = document.querySelector('#current form.item'); return f && f.dataset.assignment !== prev; }",
+        "prev => { const f = document.querySelector('#current form.item');"
+        " return f && f.dataset.assignment !== prev; }",
         arg=previous,
     )
     return current_assignment(page)
@@ -131,7 +132,8 @@ def test_hostile_text_renders_as_text_and_runs_nothing(page, live_server):
         0,
         prompt="<script>window.__pwned = 'prompt'</script>Hello",
         response_a="<img src=x onerror=\"window.__pwned = 'img'\">",
-        response_b="[click](javascript:window.__pwned='link') <iframe src=\"javascript:window.__pwned='iframe'\"></iframe>",
+        response_b="[click](javascript:window.__pwned='link') "
+        "<iframe src=\"javascript:window.__pwned='iframe'\"></iframe>",
     )
     items_import(campaign=campaign, stream=jsonl(hostile), filename="items.jsonl")
     login(page, live_server, UserFactory())
