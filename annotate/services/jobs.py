@@ -10,10 +10,11 @@ import logging
 import socket
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -81,10 +82,11 @@ def job_run(*, job_id: int) -> Job | None:
         return job
     Job.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
     handler = _HANDLERS.get(job.kind)
+    progress = _ProgressWriter(job_id)
     try:
         if handler is None:
             raise JobFailed(f"no handler for job kind {job.kind!r} in this worker")
-        result = handler(job, _progress_writer(job_id))
+        result = handler(job, progress)
     except JobCancelled:
         return Job.objects.get(pk=job_id)
     except JobFailed as exc:
@@ -94,6 +96,8 @@ def job_run(*, job_id: int) -> Job | None:
         _finish(job_id, Job.State.FAILED, error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
     else:
         _finish(job_id, Job.State.SUCCEEDED, result=result)
+    finally:
+        progress.close()
     return Job.objects.get(pk=job_id)
 
 
@@ -104,17 +108,36 @@ def _finish(job_id: int, state: str, *, error: str = "", result: dict | None = N
     )
 
 
-def _progress_writer(job_id: int) -> Progress:
-    def progress(done: int | None = None, total: int | None = None) -> None:
+class _ProgressWriter:
+    """Writes a job's progress and heartbeat; raises JobCancelled once the job was cancelled.
+
+    On PostgreSQL it writes from a thread of its own, on its own connection, in autocommit: the
+    progress is visible while the handler's transaction is still open (an import is one
+    transaction), and it never interrupts a COPY running on the handler's connection. SQLite has one
+    writer at a time, so there it writes on the handler's connection.
+    """
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.executor = ThreadPoolExecutor(max_workers=1) if connection.vendor == "postgresql" else None
+
+    def _write(self, fields: dict) -> int:
+        return Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
+
+    def __call__(self, done: int | None = None, total: int | None = None) -> None:
         fields: dict = {"heartbeat_at": timezone.now()}
         if done is not None:
             fields["progress_done"] = done
         if total is not None:
             fields["progress_total"] = total
-        if not Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(**fields):
-            raise JobCancelled(job_id)
+        written = self.executor.submit(self._write, fields).result() if self.executor else self._write(fields)
+        if not written:
+            raise JobCancelled(self.job_id)
 
-    return progress
+    def close(self) -> None:
+        if self.executor:
+            self.executor.submit(connections.close_all).result()
+            self.executor.shutdown()
 
 
 def job_cancel(*, job: Job) -> Job:

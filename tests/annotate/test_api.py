@@ -112,6 +112,7 @@ def test_annotation_import_through_the_api(admin_api, campaign):
     assert response.status_code == 201 and response.json()["created"] == 1
 
 
+@pytest.mark.django_db(transaction=True)  # progress is written on its own connection
 def test_async_import_runs_as_a_job(admin_api, campaign, eager_celery, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_api.post(
@@ -124,6 +125,7 @@ def test_async_import_runs_as_a_job(admin_api, campaign, eager_celery, django_ca
     assert detail["state"] == "succeeded" and detail["progress_fraction"] == 1.0
 
 
+@pytest.mark.django_db(transaction=True)  # progress is written on its own connection
 def test_async_import_failure_keeps_the_errors_on_the_job(
     admin_api, campaign, eager_celery, django_capture_on_commit_callbacks
 ):

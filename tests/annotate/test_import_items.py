@@ -273,3 +273,25 @@ def test_not_a_parquet_file(campaign):
 def test_a_rubric_row_in_a_pairwise_campaign_says_what_is_missing(campaign):
     error = refused(campaign, jsonl({"id": "r", "prompt": "P", "response": "R"}))
     assert error.errors[0].field == "response_a" and "needs two responses" in error.errors[0].message
+
+
+def test_a_nul_character_is_refused_on_every_database(campaign):
+    error = refused(campaign, jsonl(pair(1, response_a="bad\u0000byte")))
+    assert error.errors[0].where == "line 1" and "NUL character" in error.errors[0].message
+
+
+def test_text_that_needs_escaping_survives_copy(campaign):
+    tricky = "tab\there, newline\nthere, backslash \\ and \\N and \r\n CRLF, émoji 🎉, \\t literal"
+    run(
+        campaign,
+        jsonl(pair(1, response_a=tricky, prompt=[{"role": "user", "content": tricky}], metadata={"k": tricky})),
+    )
+    item = Item.objects.get(campaign=campaign)
+    assert item.response_a == tricky and item.prompt[0]["content"] == tricky and item.metadata == {"k": tricky}
+    assert (
+        run(
+            campaign,
+            jsonl(pair(1, response_a=tricky, prompt=[{"role": "user", "content": tricky}], metadata={"k": tricky})),
+        ).unchanged
+        == 1
+    )

@@ -26,6 +26,7 @@ def handlers():
         jobs._HANDLERS.pop(kind, None)
 
 
+@pytest.mark.django_db(transaction=True)  # progress is written on its own connection
 def test_a_job_runs_once_and_keeps_its_result(handlers):
     calls = []
 
@@ -54,6 +55,7 @@ def test_a_failing_handler_fails_the_job_with_its_message(handlers):
     assert job.state == "failed" and job.error.startswith("RuntimeError: disk on fire")
 
 
+@pytest.mark.django_db(transaction=True)  # progress is written on its own connection
 def test_cancelling_stops_the_handler_at_its_next_progress(handlers):
     def cancel_midway(job, progress):
         progress(done=1, total=3)

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import orjson
+
 FORMATS = ("jsonl", "json", "csv", "parquet")
 
 
@@ -85,9 +87,14 @@ def read_jsonl(stream: BinaryIO, *, max_row_bytes: int) -> Iterator[tuple[str, o
         if not text.strip():
             continue
         try:
-            yield where, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield where, ReaderError(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield where, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as exc:  # the standard library words the error better
+                yield where, ReaderError(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            else:  # valid JSON orjson refuses (e.g. NaN): take the standard library's reading
+                yield where, json.loads(text)
 
 
 def read_json_array(stream: BinaryIO, *, max_row_bytes: int, max_file_bytes: int) -> Iterator[tuple[str, object]]:

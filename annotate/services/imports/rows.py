@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import orjson
+
 from annotate import schema as label_schema
 
 from .errors import RowProblem
@@ -55,8 +57,8 @@ class ItemRow:
 
 
 def content_hash(content: dict) -> str:
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """SHA-256 of the content's canonical JSON (sorted keys, compact, UTF-8)."""
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _text(row: dict, key: str, *, required: bool = True) -> str:
@@ -235,7 +237,10 @@ def item_row_parse(row: object, *, kind: str, schema: dict) -> ItemRow:
     if clash:
         raise RowProblem(f"'{clash[0]}' is both a column and a key of metadata", clash[0])
     item.metadata = {**metadata, **extras}
-    item.content_hash = content_hash(item.content())
+    canonical = orjson.dumps(item.content(), option=orjson.OPT_SORT_KEYS)
+    if b"\\u0000" in canonical:
+        raise RowProblem("contains a NUL character (\\u0000), which the database cannot store")
+    item.content_hash = hashlib.sha256(canonical).hexdigest()
     if not item.external_id:
         # Rows without an id (LLMBar, many public sets) get one from their content, so
         # re-importing the same file stays idempotent.
