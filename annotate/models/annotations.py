@@ -13,8 +13,14 @@ class Annotation(models.Model):
     item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="annotations")
     campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="annotations")
     source = models.CharField(max_length=5, choices=Source.choices)
+    # Indexed through (campaign, annotator) and the unique (item, annotator); see Assignment.annotator.
     annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="annotations",
+        db_index=False,
     )
     judge = models.ForeignKey(
         "annotate.Judge", null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
@@ -81,6 +87,7 @@ class Annotation(models.Model):
         indexes = [
             models.Index(fields=["campaign", "source"], name="annotation_campaign_source_idx"),
             models.Index(fields=["campaign", "created_at"], name="annotation_campaign_time_idx"),
+            models.Index(fields=["campaign", "annotator"], name="annotation_campaign_annot_idx"),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,11 @@ class Assignment(models.Model):
 
     campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="assignments")
     item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="assignments")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    # Indexed through (campaign, annotator, state) and the unique (item, annotator) instead: a lone
+    # annotator index tempted the planner into scanning all of a person's leases per queue candidate.
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
     position_swapped = models.BooleanField(
         null=True, blank=True, help_text="Pairwise: response B is shown on the left."

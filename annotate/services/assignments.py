@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Sum, Value
+from django.db.models import BooleanField, Count, Exists, F, OuterRef, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -93,9 +94,22 @@ def next_assignment_for(
     return _why_no_work(annotator=annotator, campaign=campaign, now=now)
 
 
-def _not_seen_by(annotator):
-    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)) & ~Exists(
-        Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator, source=Annotation.Source.HUMAN)
+def _not_seen_by(annotator) -> RawSQL:
+    """Items this annotator never leased nor labelled.
+
+    Written as scalar subqueries with LIMIT rather than NOT EXISTS: PostgreSQL cannot turn them
+    into an anti-join, so each candidate the queue index yields costs two unique-index probes,
+    whatever the (often stale, on a fresh campaign) table statistics say. With NOT EXISTS a
+    planner that believed the tables empty chose to rescan all of an annotator's rows per candidate.
+    """
+    item = Item._meta.db_table
+    return RawSQL(
+        f"NOT COALESCE((SELECT true FROM {Assignment._meta.db_table} a "
+        f"WHERE a.item_id = {item}.id AND a.annotator_id = %s LIMIT 1), false) "
+        f"AND NOT COALESCE((SELECT true FROM {Annotation._meta.db_table} n "
+        f"WHERE n.item_id = {item}.id AND n.annotator_id = %s AND n.source = 'human' LIMIT 1), false)",
+        [annotator.pk, annotator.pk],
+        output_field=BooleanField(),
     )
 
 

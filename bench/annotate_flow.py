@@ -1,0 +1,297 @@
+"""The annotation round trip under load: next + submit through the HTTP API, many annotators at once.
+
+A campaign of `--items` pairwise items (default 100,000, overlap 3) is imported; gunicorn serves the
+app from `--workers` processes (several counts, to see throughput grow until the database is the
+limit); `--annotators` client threads (default 32), spread over a few client processes, each loop
+`POST next` → `POST submit` over keep-alive connections for `--seconds`. Each request records its
+client-side latency and the server's own time from the `Server-Timing` header.
+
+Targets (issue): p95 of next < 30 ms and of submit < 30 ms (server side); throughput that grows
+with processes until the database is the limit. Everything runs on one 2-core machine, so client
+threads, gunicorn and PostgreSQL share the same cores; the report says how busy the machine was.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 8765
+THREADS = 4
+
+
+def add_arguments(group) -> None:
+    group.add_argument("--items", type=int, default=100_000, help="items in the campaign (quick: 5,000)")
+    group.add_argument("--annotators", type=int, default=32, help="concurrent annotators (client threads)")
+    group.add_argument("--seconds", type=float, default=20.0, help="measured seconds per worker count")
+    group.add_argument("--workers", default="1,2,4", help="gunicorn process counts to measure, comma-separated")
+    group.add_argument("--client-processes", type=int, default=4, help="client processes the annotators are spread on")
+    group.add_argument(
+        "--think-ms", type=float, default=1000.0, help="an annotator's pause between items in the paced rounds"
+    )
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
+
+def summarize(values: list[float]) -> dict:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "mean": round(statistics.fmean(values), 2) if values else None,
+    }
+
+
+# --- the client side ---------------------------------------------------------------------------
+
+
+def _annotator(token: str, slug: str, stop_at: float, start_at: float, think_s: float, out: list, errors: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    rng = random.Random(token)
+
+    def call(path: str, body: dict) -> tuple[int, dict, float, float]:
+        began = time.perf_counter()
+        conn.request("POST", path, body=json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        client_ms = (time.perf_counter() - began) * 1000
+        timing = response.getheader("Server-Timing", "app;dur=nan")
+        server_ms = float(timing.split("dur=")[1])
+        return response.status, json.loads(payload or b"{}"), client_ms, server_ms
+
+    while time.time() < start_at:
+        time.sleep(0.005)
+    while time.time() < stop_at:
+        try:
+            status, body, c_ms, s_ms = call(f"/api/campaigns/{slug}/next/", {})
+            out.append(("next", c_ms, s_ms))
+            if status != 200:
+                errors.append(f"next: {status} {body}")
+                time.sleep(0.05)
+                continue
+            if body["status"] != "leased":
+                time.sleep(0.05)
+                continue
+            assignment = body["assignment"]["assignment"]
+            status, body, c_ms, s_ms = call(
+                f"/api/assignments/{assignment}/submit/", {"label": {"overall": rng.choice([-1, 0, 1])}}
+            )
+            out.append(("submit", c_ms, s_ms))
+            if status != 201:
+                errors.append(f"submit: {status} {body}")
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+
+
+def _client_process(tokens: list[str], slug: str, start_at: float, stop_at: float, think_s: float, queue) -> None:
+    out: list = []
+    errors: list = []
+    threads = [
+        threading.Thread(target=_annotator, args=(t, slug, stop_at, start_at, think_s, out, errors)) for t in tokens
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put((out, errors[:20], len(errors)))
+
+
+# --- the server side ---------------------------------------------------------------------------
+
+
+def _start_gunicorn(workers: int, env: dict) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "annotate.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
+            "--workers", str(workers), "--threads", str(THREADS), "--worker-class", "gthread", "--log-level", "warning",
+        ],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", PORT), timeout=0.5):
+                pass
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status in (200, 503):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _cpu_busy() -> tuple[float, float]:
+    with open("/proc/stat") as f:
+        fields = [float(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def measure(
+    workers: int, tokens: list[str], slug: str, seconds: float, client_processes: int, env: dict, think_ms: float
+) -> dict:
+    server = _start_gunicorn(workers, env)
+    try:
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        start_at = time.time() + 3  # let every client connect first
+        stop_at = start_at + seconds
+        chunks = [tokens[i::client_processes] for i in range(client_processes)]
+        procs = [
+            context.Process(target=_client_process, args=(c, slug, start_at, stop_at, think_ms / 1000, queue))
+            for c in chunks
+            if c
+        ]
+        for proc in procs:
+            proc.start()
+        while time.time() < start_at:
+            time.sleep(0.01)
+        busy0, total0 = _cpu_busy()
+        results = [queue.get(timeout=seconds + 120) for _ in procs]
+        busy1, total1 = _cpu_busy()
+        for proc in procs:
+            proc.join()
+    finally:
+        _stop(server)
+    samples = [s for out, _, _ in results for s in out]
+    errors = [e for _, errs, _ in results for e in errs]
+    n_errors = sum(n for _, _, n in results)
+    submits = [s for s in samples if s[0] == "submit"]
+    nexts = [s for s in samples if s[0] == "next"]
+    return {
+        "workers": workers,
+        "annotators": len(tokens),
+        "think_ms": think_ms,
+        "threads_per_worker": THREADS,
+        "seconds": seconds,
+        "labels_per_s": round(len(submits) / seconds, 1),
+        "requests_per_s": round(len(samples) / seconds, 1),
+        "next_server_ms": summarize([s[2] for s in nexts]),
+        "next_client_ms": summarize([s[1] for s in nexts]),
+        "submit_server_ms": summarize([s[2] for s in submits]),
+        "submit_client_ms": summarize([s[1] for s in submits]),
+        "machine_cpu_busy_fraction": round((busy1 - busy0) / max(total1 - total0, 1), 3),
+        "errors": n_errors,
+        "error_examples": errors[:5],
+    }
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+def _setup(items: int, annotators: int) -> tuple[object, list[str], dict]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from annotate.services.campaigns import campaign_create
+    from annotate.services.imports import items_import
+    from bench.datagen import write_pairwise_jsonl
+
+    campaign = campaign_create(
+        name=f"bench annotate flow {int(time.time())}", kind="pairwise", preset="simple-pairwise", overlap=3
+    )
+    campaign.state = "active"
+    campaign.save(update_fields=["state"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "items.jsonl"
+        write_pairwise_jsonl(path, items, seed=7)
+        began = time.perf_counter()
+        with path.open("rb") as stream:
+            report = items_import(campaign=campaign, stream=stream, filename=str(path))
+        import_s = time.perf_counter() - began
+    User = get_user_model()
+    tokens = []
+    for i in range(annotators):
+        user, _ = User.objects.get_or_create(username=f"bench-annotator-{i}")
+        tokens.append(Token.objects.get_or_create(user=user)[0].key)
+    return campaign, tokens, {"items": report.created, "import_s": round(import_s, 2)}
+
+
+def _teardown(campaign) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("annotate_annotation", "annotate_assignment", "annotate_routingdecision", "annotate_item"):
+            cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
+    campaign.delete()
+
+
+def run(args) -> dict:
+    from django.conf import settings
+
+    items = 5_000 if args.quick else args.items
+    seconds = 5.0 if args.quick else args.seconds
+    worker_counts = [1, 2] if args.quick else [int(w) for w in args.workers.split(",")]
+    campaign, tokens, setup = _setup(items, args.annotators)
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env["DEBUG"] = "0"
+    try:
+        single = measure(max(worker_counts), tokens[:1], campaign.slug, seconds, 1, env, 0)
+        paced = [
+            measure(w, tokens, campaign.slug, seconds, args.client_processes, env, args.think_ms) for w in worker_counts
+        ]
+        flat_out = [measure(w, tokens, campaign.slug, seconds, args.client_processes, env, 0) for w in worker_counts]
+    finally:
+        _teardown(campaign)
+    typical = max(paced, key=lambda r: r["workers"])
+    summary = (
+        f"{len(tokens)} annotators, {setup['items']:,} items. Paced ({args.think_ms:.0f} ms per item, "
+        f"{typical['workers']} processes): next p50/p95 server {typical['next_server_ms']['p50']}/"
+        f"{typical['next_server_ms']['p95']} ms, submit {typical['submit_server_ms']['p50']}/"
+        f"{typical['submit_server_ms']['p95']} ms, {typical['labels_per_s']} labels/s. Flat out: "
+        + ", ".join(f"{r['workers']} proc → {r['labels_per_s']} labels/s" for r in flat_out)
+        + f". One annotator alone: next p50 {single['next_server_ms']['p50']} ms server, "
+        f"{single['next_client_ms']['p50']} ms client"
+    )
+    rounds = {"single_annotator": single, "paced": paced, "flat_out": flat_out}
+    return {
+        "parameters": {
+            "items": items,
+            "overlap": 3,
+            "annotators": len(tokens),
+            "seconds": seconds,
+            "worker_counts": worker_counts,
+            "client_processes": args.client_processes,
+            "think_ms": args.think_ms,
+            "targets": {"next_p95_server_ms": 30, "submit_p95_server_ms": 30},
+        },
+        "measurements": {"setup": setup, "rounds": rounds},
+        "summary": summary,
+    }
