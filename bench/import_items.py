@@ -6,7 +6,8 @@ Measured, on a synthetic JSONL file written once per run (bench/datagen.py, seed
 - re-import of the same file into the same campaign (every row unchanged: the idempotent path);
 - memory: RSS sampled every 5 ms during the first import, ru_maxrss, and (a separate, slower run)
   the tracemalloc peak of Python allocations;
-- where the time goes without a profiler: reading only, reading + parsing rows (no database);
+- where the time goes without a profiler: reading only, reading + parsing rows (no database), and
+  one import and re-import with each step and SQL statement timed (the breakdown);
 - `manage.py import_items` in a subprocess, once (startup included, and reported apart);
 - with --profile, cProfile of a first import and a re-import (bench/results/import_items.profile.txt).
 
@@ -15,12 +16,14 @@ Every campaign made here is deleted afterwards, and leftovers of an interrupted 
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import gc
 import io
 import json
 import os
 import pstats
+import re
 import shutil
 import statistics
 import subprocess
@@ -43,7 +46,6 @@ CHAT_FRACTION = 0.1
 SLUG_PREFIX = "bench-import-items"
 BUSY_CORES = 0.25  # other processes using more than this during a timed run make it unreliable
 MB = 1_000_000
-MIB = 1024 * 1024
 
 
 def add_arguments(group) -> None:
@@ -114,6 +116,30 @@ def _backend_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def _wal_insert_lsn(connection) -> int | None:
+    """WAL insert position as a byte count, read on the raw connection (no Django wrappers)."""
+    raw = connection.connection
+    if raw is None or getattr(raw.info, "transaction_status", 0) == 3:  # 3: INERROR
+        return None
+    return raw.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint").fetchone()[0]
+
+
+def _wal_lsn() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        return cursor.fetchone()[0]
+
+
+def _wal_bytes_since(lsn: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint", [lsn])
+        return cursor.fetchone()[0]
+
+
 def _mb(n: int | float) -> float:
     return round(n / MB, 2)
 
@@ -135,6 +161,32 @@ def wait_quiet(timeout: float, threshold: float = 0.3) -> float:
         busy = _machine_busy_seconds() - busy0
         if busy < threshold or time.monotonic() >= deadline:
             return round(busy, 2)
+
+
+_CALIBRATION_DOC = {
+    "prompt": "How do I " * 40,
+    "response_a": "Some words. " * 40,
+    "metadata": {"tags": list(range(20))},
+}
+
+
+def calibrate() -> float:
+    """Seconds for a fixed pure-Python workload (JSON round trips and hashing), best of three.
+
+    Timed before each import: on a shared or virtual machine the CPU's speed drifts, and a round
+    whose calibration is slower than the others' ran on a slower machine, busy or not.
+    """
+    import hashlib
+
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for i in range(6000):
+            text = json.dumps({**_CALIBRATION_DOC, "id": i}, sort_keys=True)
+            hashlib.sha256(text.encode()).hexdigest()
+            json.loads(text)
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 4)
 
 
 class GcTimer:
@@ -171,14 +223,17 @@ def timed_import(campaign, path: Path, quiet_timeout: float = 0.0) -> dict:
 
     size = path.stat().st_size
     busy_before = wait_quiet(quiet_timeout) if quiet_timeout > 0 else None
+    calibration = calibrate()
     load = os.getloadavg()[0]
     server0 = _backend_cpu_seconds()
+    wal0 = _wal_lsn()
     with RssSampler() as rss, GcTimer() as gc_timer, open(path, "rb") as stream:
         busy0, cpu0, t0 = _machine_busy_seconds(), time.process_time(), time.perf_counter()
         report = items_import(campaign=campaign, stream=stream, filename=str(path))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         busy = _machine_busy_seconds() - busy0
     server1 = _backend_cpu_seconds()
+    wal = _wal_bytes_since(wal0)
     server = None if server0 is None or server1 is None else server1 - server0
     return {
         "wall_s": round(wall, 3),
@@ -189,8 +244,10 @@ def timed_import(campaign, path: Path, quiet_timeout: float = 0.0) -> dict:
         "gc_collections": gc_timer.collections,
         "db_backend_cpu_s": None if server is None else round(server, 3),
         "other_cpu_s": round(busy - cpu - (server or 0), 2),
+        "wal_mb": _mb(wal),
         "loadavg_1min_before": round(load, 2),
         "busy_cores_before": busy_before,
+        "cpu_calibration_s": calibration,
         "rss_before_mb": _mb(rss.before),
         "rss_peak_mb": _mb(rss.peak),
         "rss_growth_mb": _mb(rss.peak - rss.before),
@@ -198,77 +255,125 @@ def timed_import(campaign, path: Path, quiet_timeout: float = 0.0) -> dict:
     }
 
 
-# Functions of the import timed one by one in the breakdown run, by the name items.py calls them by.
-# A name that no longer exists (after a refactor) is skipped and reported as missing.
+# Functions of the import timed one by one in the breakdown run: (module, name or Class.method, label),
+# by the name items.py calls them by. Update this when the import is restructured; a name that no
+# longer exists is skipped and listed under `missing`.
 SPANS = (
     ("annotate.services.imports.items", "item_row_parse", "parse"),
-    ("annotate.services.imports.items", "_flush", "flush"),
-    ("annotate.services.imports.items", "_insert", "insert"),
+    ("annotate.services.imports.items", "_CopySink.add", "copy_format"),
+    ("annotate.services.imports.items", "_CopySink.__exit__", "copy_finish"),
+    ("annotate.services.imports.items", "_BulkSink._send", "bulk_insert"),
+    ("annotate.services.imports.items", "_record_conflicts", "conflicts"),
     ("annotate.services.imports.items", "route_new_items", "route"),
 )
+_ABSENT = object()
+_TABLE = re.compile(r'"?((?:annotate|routing|auth)_\w+)"?')
 
 
 class Spans:
-    """Wrap the SPANS functions and the connection's commit with timers while a block runs."""
+    """Time the SPANS functions, the connection's commit and every SQL statement while a block runs.
+
+    Statements are grouped by their first word and first table ("UPDATE annotate_item"). Time is
+    counted once: a span or statement inside another span belongs to the outer one, and `rest` is
+    what no span and no statement covers (reading the file, the per-row loop).
+    """
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
+        self.sql: dict[str, dict] = {}
+        self.outer = 0.0  # seconds in spans and statements not nested in a span
         self.missing: list[str] = []
+        self._depth = 0
         self._restore: list = []
+        self._stack = contextlib.ExitStack()
+
+    def _timed(self, label: str, call):
+        t0 = time.perf_counter()
+        self._depth += 1
+        try:
+            return call()
+        finally:
+            self._depth -= 1
+            took = time.perf_counter() - t0
+            self.seconds[label] = self.seconds.get(label, 0.0) + took
+            self.calls[label] = self.calls.get(label, 0) + 1
+            if self._depth == 0:
+                self.outer += took
 
     def _wrap(self, label: str, func):
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t0
-                self.calls[label] = self.calls.get(label, 0) + 1
+            return self._timed(label, lambda: func(*args, **kwargs))
 
         return timed
+
+    def _sql(self, execute, sql, params, many, context):
+        table = _TABLE.search(sql)
+        label = f"{sql.split(None, 1)[0].upper()} {table.group(1) if table else ''}".strip()
+        wal0 = _wal_insert_lsn(context["connection"])
+        t0 = time.perf_counter()
+        try:
+            return self._timed("sql", lambda: execute(sql, params, many, context))
+        finally:
+            took = time.perf_counter() - t0
+            entry = self.sql.setdefault(label, {"s": 0.0, "n": 0, "wal": 0})
+            entry["s"] += took
+            entry["n"] += 1
+            if wal0 is not None:
+                entry["wal"] += _wal_insert_lsn(context["connection"]) - wal0
 
     def __enter__(self):
         import importlib
 
         from django.db import connections
 
-        for module_name, attr, label in SPANS:
-            module = importlib.import_module(module_name)
-            if not hasattr(module, attr):
-                self.missing.append(f"{module_name}.{attr}")
+        for module_name, dotted, label in SPANS:
+            target = importlib.import_module(module_name)
+            *owners, attr = dotted.split(".")
+            for owner in owners:
+                target = getattr(target, owner, None)
+            if target is None or not hasattr(target, attr):
+                self.missing.append(f"{module_name}.{dotted}")
                 continue
-            original = getattr(module, attr)
-            setattr(module, attr, self._wrap(label, original))
-            self._restore.append((module, attr, original))
+            own = vars(target).get(attr, _ABSENT)  # a method as defined on its class, not bound
+            original = getattr(target, attr) if own is _ABSENT or not isinstance(target, type) else own
+            setattr(target, attr, self._wrap(label, original))
+            self._restore.append((target, attr, own))
         conn = connections["default"]
         conn.commit = self._wrap("commit", conn.commit)  # instance attribute: what Atomic.__exit__ calls
-        self._restore.append((conn, "commit", None))
+        self._restore.append((conn, "commit", _ABSENT))
+        self._stack.enter_context(conn.execute_wrapper(self._sql))
         return self
 
     def __exit__(self, *exc):
-        for target, attr, original in reversed(self._restore):
-            if original is None:
+        self._stack.close()
+        for target, attr, own in reversed(self._restore):
+            if own is _ABSENT:
                 delattr(target, attr)
             else:
-                setattr(target, attr, original)
+                setattr(target, attr, own)
 
 
 def breakdown_import(campaign, path: Path) -> dict:
+    from django.db import connection
+
     from annotate.services.imports import items_import
 
+    connection.ensure_connection()
+    wal0 = _wal_insert_lsn(connection)
     with Spans() as spans, open(path, "rb") as stream:
         t0 = time.perf_counter()
         report = items_import(campaign=campaign, stream=stream, filename=str(path))
         wall = time.perf_counter() - t0
-    sec = spans.seconds
+    wal = _wal_insert_lsn(connection) - wal0
     out = {"wall_s": round(wall, 3)}
-    out["parse_s"] = round(sec.get("parse", 0.0), 3)
-    out["existence_query_s"] = round(sec.get("flush", 0.0) - sec.get("insert", 0.0), 3)
-    out["insert_copy_s"] = round(sec.get("insert", 0.0), 3)
-    out["route_s"] = round(sec.get("route", 0.0), 3)
-    out["commit_s"] = round(sec.get("commit", 0.0), 3)
-    out["rest_s"] = round(wall - sum(sec.get(k, 0.0) for k in ("parse", "flush", "route", "commit")), 3)
+    out["spans_s"] = {k: round(v, 3) for k, v in spans.seconds.items()}
+    out["rest_s"] = round(wall - spans.outer, 3)
+    out["sql"] = {
+        k: {"s": round(v["s"], 3), "n": v["n"], "wal_mb": _mb(v["wal"])} for k, v in sorted(spans.sql.items())
+    }
+    out["wal_mb"] = _mb(wal)
+    out["wal_mb_outside_sql"] = _mb(wal - sum(v["wal"] for v in spans.sql.values()))
     out["calls"] = spans.calls
     if spans.missing:
         out["missing"] = spans.missing
@@ -324,8 +429,12 @@ def drop_leftovers() -> int:
 
 
 def vacuum() -> None:
-    """Start every run from a table without the dead rows of the last one."""
-    from django.db import connection
+    """Start every round from the same state: no dead rows of the last one (VACUUM also hands the
+    emptied pages back, so the next COPY extends the table as a first import would), fresh
+    statistics, and a checkpoint just done, so no WAL-triggered checkpoint lands in the middle of
+    one round and not another (a 100,000-row import writes 200-300 MB of WAL; max_wal_size is 1 GB
+    by default)."""
+    from django.db import DatabaseError, connection
 
     from annotate.models import Item
 
@@ -334,6 +443,10 @@ def vacuum() -> None:
         for relation in Item._meta.related_objects:
             if not relation.many_to_many and relation.field.concrete:
                 cursor.execute(f"VACUUM ANALYZE {relation.related_model._meta.db_table}")
+        try:
+            cursor.execute("CHECKPOINT")  # superuser or pg_checkpoint
+        except DatabaseError:
+            pass
 
 
 def stored_bytes(campaign_id: int) -> dict:
@@ -348,9 +461,7 @@ def stored_bytes(campaign_id: int) -> dict:
             [campaign_id],
         )
         count, size = cursor.fetchone()
-        cursor.execute("SELECT pg_total_relation_size(%s)", [Item._meta.db_table])
-        table = cursor.fetchone()[0]
-    return {"items": count, "row_data_mb": _mb(size), "item_table_total_mb": _mb(table)}
+    return {"items": count, "row_data_mb": _mb(size)}
 
 
 def _check(report: dict, rows: int, *, created: int, unchanged: int, what: str) -> None:
@@ -404,27 +515,34 @@ def _phase_parse(path: Path, campaign) -> tuple[float, int]:
 
 
 def tracemalloc_import(path: Path, rows: int) -> dict:
-    """Peak of Python allocations during a first import (tracemalloc slows it down: not a timing)."""
+    """Peak of Python allocations during a first import and a re-import (slow: not a timing).
+
+    The first import shows whether memory follows the file (it must not: streaming); the
+    re-import, into a campaign that already holds every row, whether it follows the campaign.
+    """
     from annotate.services.imports import items_import
 
     campaign = new_campaign("tracemalloc")
+    out = {}
     try:
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        t0 = time.perf_counter()
-        with open(path, "rb") as stream:
-            report = items_import(campaign=campaign, stream=stream, filename=str(path))
-        wall = time.perf_counter() - t0
-        current, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        _check(report.as_dict(), rows, created=rows, unchanged=0, what="tracemalloc import")
-        return {
-            "peak_mb": _mb(peak - base),
-            "retained_after_mb": _mb(current - base),
-            "peak_bytes_per_row": round((peak - base) / rows),
-            "wall_s_with_tracemalloc": round(wall, 3),
-        }
+        for label, created in (("first_import", rows), ("reimport", 0)):
+            tracemalloc.start()
+            tracemalloc.reset_peak()
+            base, _ = tracemalloc.get_traced_memory()
+            t0 = time.perf_counter()
+            with open(path, "rb") as stream:
+                report = items_import(campaign=campaign, stream=stream, filename=str(path))
+            wall = time.perf_counter() - t0
+            current, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            _check(report.as_dict(), rows, created=created, unchanged=rows - created, what=f"tracemalloc {label}")
+            out[label] = {
+                "peak_mb": _mb(peak - base),
+                "retained_after_mb": _mb(current - base),
+                "peak_bytes_per_row": round((peak - base) / rows),
+                "wall_s_with_tracemalloc": round(wall, 3),
+            }
+        return out
     finally:
         if tracemalloc.is_tracing():
             tracemalloc.stop()
@@ -652,8 +770,10 @@ def run(args) -> dict:
         campaign = new_campaign("breakdown")
         try:
             measurements["breakdown"] = {
-                "note": "one more import and re-import with each step timed (wall s); rest_s = reading "
-                "the file, the per-row loop and the campaign lock",
+                "note": "one more import and re-import with each step timed (wall s): spans_s per function "
+                "(SPANS) plus sql (all statements) and commit; a nested span is also counted in its parent; "
+                "rest_s is what none covers (reading the file, the per-row loop); sql lists statements by kind "
+                "and table with the WAL each wrote; wal_mb_outside_sql is mostly the COPY (cluster-wide WAL)",
                 "first_import": breakdown_import(campaign, path),
                 "reimport": breakdown_import(campaign, path),
             }
@@ -675,13 +795,17 @@ def run(args) -> dict:
     if target_applies:
         measurements["target_met"] = median < TARGET_SECONDS
     summary = (
-        f"{rows:,} rows ({data['mb']:.1f} MB) imported in {median:.2f} s median of {repeat} "
-        f"({rows / median:,.0f} rows/s, {data['bytes'] / MB / median:.1f} MB/s); "
+        f"{rows:,} rows ({data['mb']:.1f} MB) imported in {median:.2f} s median of {repeat}, "
+        f"best {min(firsts):.2f} s ({rows / median:,.0f} rows/s, {data['bytes'] / MB / median:.1f} MB/s median); "
         f"re-import {statistics.median(agains):.2f} s; "
         f"RSS +{max(r['first_import']['rss_growth_mb'] for r in rounds):.0f} MB"
     )
     if "tracemalloc" in measurements:
-        summary += f", tracemalloc peak {measurements['tracemalloc']['peak_mb']:.0f} MB"
+        peaks = measurements["tracemalloc"]
+        summary += (
+            f", tracemalloc peak {peaks['first_import']['peak_mb']:.0f} MB"
+            f" (re-import {peaks['reimport']['peak_mb']:.0f} MB)"
+        )
     if "command" in measurements:
         summary += f"; manage.py {measurements['command']['wall_s']:.2f} s"
     busiest = max(r[k]["other_cpu_s"] / r[k]["wall_s"] for r in rounds for k in ("first_import", "reimport"))

@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the proj
 # name -> module (under bench/) with run(args) -> dict. Add new benchmarks here.
 BENCHMARKS: dict[str, str] = {
     "import_items": "bench.import_items",
+    "annotate_flow": "bench.annotate_flow",
 }
 
 
@@ -123,7 +124,7 @@ def _git(*cmd: str) -> str | None:
         out = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    return out.stdout.rstrip("\n") if out.returncode == 0 else None  # not strip(): porcelain starts with " M"
 
 
 def machine_info(database_url: str) -> dict:
@@ -157,7 +158,14 @@ def machine_info(database_url: str) -> dict:
             "url": redact(database_url),
             "settings": db_settings,
         },
-        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None},
+        "git": {
+            "commit": _git("rev-parse", "HEAD"),
+            "dirty": bool(status) if status is not None else None,
+            # Uncommitted changes outside bench/: the code measured is not exactly the commit's.
+            "modified": None
+            if status is None
+            else [line[3:] for line in status.splitlines() if not line[3:].startswith("bench/")],
+        },
     }
 
 
