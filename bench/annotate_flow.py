@@ -94,6 +94,8 @@ def _annotator(token: str, slug: str, stop_at: float, start_at: float, think_s: 
                 time.sleep(0.05)
                 continue
             assignment = body["assignment"]["assignment"]
+            if think_s:
+                time.sleep(rng.uniform(0.5, 1.5) * think_s)  # reading and deciding
             status, body, c_ms, s_ms = call(
                 f"/api/assignments/{assignment}/submit/", {"label": {"overall": rng.choice([-1, 0, 1])}}
             )
