@@ -11,6 +11,7 @@ is IMMEDIATE, so writers simply take turns.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,6 +78,10 @@ def next_assignment_for(
             if len(live) >= MAX_LIVE_LEASES:
                 return NoWork("hold", message="You already hold the items on your screen.")
             item = _lease_candidate(annotator=annotator, campaign=campaign, now=now)
+            if item is BUSY:
+                return NoWork(
+                    "wait", retry_after=1, message="Others are taking the last items right now; trying again."
+                )
             if item is not None:
                 if item.gold_label is None:
                     Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
@@ -121,7 +126,7 @@ def _lease_candidate(*, annotator, campaign: Campaign, now: datetime) -> Item | 
             .order_by("queue_rank")
         )
         found = _first_locked(gold)
-        if found is not None:
+        if found is not None and found is not BUSY:
             return found
     queue = (
         Item.objects.filter(
@@ -136,18 +141,25 @@ def _lease_candidate(*, annotator, campaign: Campaign, now: datetime) -> Item | 
     return _first_locked(queue)
 
 
-def _first_locked(queryset) -> Item | None:
-    """The first row nobody else holds; if every candidate is held, wait for one once.
+BUSY = object()  # every candidate is held by a transaction still in flight
 
-    SKIP LOCKED alone could answer "nothing" while another transaction is about to release the
-    only row left; the blocking second try re-checks that row once it is free.
+
+def _first_locked(queryset):
+    """The first row nobody else holds; BUSY when candidates exist but all are being taken now.
+
+    SKIP LOCKED alone could answer "nothing" while other transactions are about to release rows
+    they only looked at. A blocking FOR UPDATE over the queue would wait for them, but it also keeps
+    every row it locked and then found full, and two such walks can deadlock. So: retry briefly,
+    checking without locks whether candidates still exist at all.
     """
     if connection.vendor != "postgresql":
         return queryset.first()
-    found = queryset.select_for_update(skip_locked=True, of=("self",)).first()
-    if found is None:
-        found = queryset.select_for_update(of=("self",)).first()
-    return found
+    for attempt in range(5):
+        found = queryset.select_for_update(skip_locked=True, of=("self",)).first()
+        if found is not None or not queryset.exists():
+            return found
+        time.sleep(0.005 * (attempt + 1))
+    return BUSY
 
 
 def _why_no_work(*, annotator, campaign: Campaign, now: datetime) -> NoWork:
