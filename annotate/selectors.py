@@ -81,23 +81,15 @@ def label_rows(*, campaign: Campaign) -> list[dict]:
     return rows
 
 
-def assignment_display(*, assignment: Assignment) -> dict:
-    """What an annotator may see of a leased item — and nothing else.
+def item_display(*, item, campaign: Campaign, position_swapped: bool | None) -> dict:
+    """What an annotator may see of an item — and nothing else.
 
     Blind by construction: no model names, metadata, gold label, other labels or judge verdicts;
-    responses are in the order this assignment shows them.
+    responses in the order shown to this annotator.
     """
-    item, campaign = assignment.item, assignment.campaign
-    shown = {
-        "assignment": assignment.pk,
-        "expires_at": assignment.expires_at.isoformat(),
-        "prompt": item.prompt,
-        "prompt_is_chat": isinstance(item.prompt, list),
-    }
+    shown = {"prompt": item.prompt, "prompt_is_chat": isinstance(item.prompt, list)}
     if campaign.has_pairwise:
-        left, right = (
-            (item.response_b, item.response_a) if assignment.position_swapped else (item.response_a, item.response_b)
-        )
+        left, right = (item.response_b, item.response_a) if position_swapped else (item.response_a, item.response_b)
         shown["responses"] = [left, right]
     else:
         shown["response"] = item.response
@@ -107,3 +99,14 @@ def assignment_display(*, assignment: Assignment) -> dict:
     shown["confidence_levels"] = CONFIDENCE_WORDS if shown["confidence"] else []
     shown["justification"] = campaign.label_schema.get("justification", "optional")
     return shown
+
+
+def assignment_display(*, assignment: Assignment) -> dict:
+    """A leased item as the annotator sees it, with the lease's id and expiry."""
+    return {
+        "assignment": assignment.pk,
+        "expires_at": assignment.expires_at.isoformat(),
+        **item_display(
+            item=assignment.item, campaign=assignment.campaign, position_swapped=assignment.position_swapped
+        ),
+    }

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotationRevision, Assignment, Campaign, Item
+from annotate.services.counters import item_counts_add
 
 MAX_LIVE_LEASES = 2  # the item on screen and the one prefetched behind it
 EXPIRE_BATCH = 500
@@ -77,7 +78,7 @@ def next_assignment_for(
                     return assignment
             if len(live) >= MAX_LIVE_LEASES:
                 return NoWork("hold", message="You already hold the items on your screen.")
-            item = _lease_candidate(annotator=annotator, campaign=campaign, now=now)
+            item = _lease_candidate(annotator=annotator, campaign=campaign)
             if item is BUSY:
                 return NoWork(
                     "wait", retry_after=1, message="Others are taking the last items right now; trying again."
@@ -118,7 +119,7 @@ def _not_seen_by(annotator) -> RawSQL:
     )
 
 
-def _lease_candidate(*, annotator, campaign: Campaign, now: datetime) -> Item | None:
+def _lease_candidate(*, annotator, campaign: Campaign) -> Item | None:
     if campaign.gold_rate and random.random() < campaign.gold_rate:
         gold = (
             Item.objects.filter(campaign=campaign, gold_label__isnull=False)
@@ -213,14 +214,7 @@ def leases_expire(*, campaign: Campaign | None = None, now: datetime | None = No
 
 
 def _release_slots(item_ids: list[int]) -> None:
-    counts: dict[int, int] = {}
-    for item_id in item_ids:
-        counts[item_id] = counts.get(item_id, 0) + 1
-    by_n: dict[int, list[int]] = {}
-    for item_id, n in counts.items():
-        by_n.setdefault(n, []).append(item_id)
-    for n, ids in by_n.items():
-        Item.objects.filter(id__in=ids).update(assigned_count=F("assigned_count") - n)
+    item_counts_add(item_ids=item_ids, fields=("assigned_count",), sign=-1)
 
 
 # --- the annotator's actions on a lease ------------------------------------------------------
@@ -304,7 +298,7 @@ def annotation_submit(
             raise AssignmentError("You skipped this item; it cannot be labelled now.", "skipped", status=409)
         if campaign.state not in SUBMITTABLE_STATES:
             raise AssignmentError(f"campaign {campaign.slug!r} is {campaign.state}", "closed", status=409)
-        item_label = _validated(campaign, assignment, label, justification, rater_confidence)
+        item_label = _validated(campaign, assignment.position_swapped, label, justification, rater_confidence)
         if assignment.state == Assignment.State.EXPIRED:
             _retake_slot(assignment, now)
         if active_seconds is not None:
@@ -328,7 +322,7 @@ def annotation_submit(
         return annotation, True
 
 
-def _validated(campaign, assignment, label, justification, rater_confidence) -> dict[str, int]:
+def _validated(campaign, position_swapped, label, justification, rater_confidence) -> dict[str, int]:
     try:
         display_label = label_schema.label_validate(
             schema=campaign.label_schema,
@@ -343,7 +337,7 @@ def _validated(campaign, assignment, label, justification, rater_confidence) -> 
         schema=campaign.label_schema,
         kind=campaign.kind,
         label=display_label,
-        position_swapped=assignment.position_swapped,
+        position_swapped=position_swapped,
     )
 
 
@@ -386,9 +380,7 @@ def annotation_update(
             raise AssignmentError(
                 f"campaign {campaign.slug!r} is {campaign.state}; labels can no longer change", "closed", status=409
             )
-        swapped = annotation.position_swapped
-        fake_assignment = Assignment(position_swapped=swapped)
-        item_label = _validated(campaign, fake_assignment, label, justification, rater_confidence)
+        item_label = _validated(campaign, annotation.position_swapped, label, justification, rater_confidence)
         if (item_label, justification.strip(), rater_confidence) == (
             annotation.label,
             annotation.justification,

@@ -7,10 +7,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate.models import Annotation, Assignment
+from annotate.models import Annotation
 from annotate.selectors import (
     assignment_display,
     campaign_for_annotator,
+    item_display,
     label_rows,
     prompt_preview,
 )
@@ -189,19 +190,13 @@ def label_edit(request, slug, annotation_id):
             error = str(exc)
         else:
             return render(request, "annotate/_flash.html", {"message": "Label changed."})
-    assignment = annotation.assignment or Assignment(
-        item=annotation.item, campaign=campaign, position_swapped=annotation.position_swapped
-    )
-    if annotation.assignment is None:
-        assignment.pk = 0
-        assignment.expires_at = annotation.updated_at
     return render(
         request,
         "annotate/label_edit.html",
         {
             "campaign": campaign,
             "annotation": annotation,
-            "item": assignment_display(assignment=assignment),
+            "item": item_display(item=annotation.item, campaign=campaign, position_swapped=annotation.position_swapped),
             "current": display_label(annotation),
             "rows": label_rows(campaign=campaign),
             "error": error,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -10,10 +9,10 @@ from typing import BinaryIO
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
 
 from annotate import schema as label_schema
 from annotate.models import Annotation, Campaign, Item, Judge
+from annotate.services.counters import item_counts_add
 
 from .errors import RowProblem
 from .items import ErrorCollector, ImportReport, iter_source, rows_checked
@@ -241,7 +240,7 @@ def _flush(campaign: Campaign, batch: list[AnnotationRow], report: ImportReport,
     judges = _judges({r.author for r in batch if r.is_judge})
     existing = _existing(campaign, batch, items, annotators, judges)
     new: list[Annotation] = []
-    new_human_per_item: Counter[int] = Counter()
+    new_human_items: list[int] = []
     for row in batch:
         item_id = items[row.item_external_id]
         if row.is_judge:
@@ -289,17 +288,11 @@ def _flush(campaign: Campaign, batch: list[AnnotationRow], report: ImportReport,
             )
         )
         if not row.is_judge:
-            new_human_per_item[item_id] += 1
+            new_human_items.append(item_id)
     Annotation.objects.bulk_create(new, batch_size=1000)
     report.created += len(new)
-    # The per-item counter moves in the same transaction as the labels.
-    by_increment: dict[int, list[int]] = {}
-    for item_id, n in new_human_per_item.items():
-        by_increment.setdefault(n, []).append(item_id)
-    for n, item_ids in by_increment.items():
-        Item.objects.filter(id__in=item_ids).update(
-            human_label_count=F("human_label_count") + n, assigned_count=F("assigned_count") + n
-        )
+    # The per-item counters move in the same transaction as the labels.
+    item_counts_add(item_ids=new_human_items, fields=("human_label_count", "assigned_count"))
 
 
 def _annotators(names: set[str]) -> dict[str, int]:

@@ -33,7 +33,6 @@ class ImportReport:
     unchanged: int = 0
     conflicts: list[dict] = field(default_factory=list)
     n_conflicts: int = 0
-    format: str = ""
 
     def as_dict(self) -> dict:
         return {
