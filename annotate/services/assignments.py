@@ -415,9 +415,17 @@ def display_label(annotation: Annotation) -> dict[str, int]:
     )
 
 
+def my_label_count(*, annotator, campaign: Campaign) -> int:
+    """One indexed count: cheap enough to answer every submit with."""
+    return Annotation.objects.filter(campaign=campaign, annotator=annotator, source=Annotation.Source.HUMAN).count()
+
+
 def annotator_progress(*, annotator, campaign: Campaign) -> dict:
-    """My labels in a campaign, and the campaign's progress towards `overlap` labels per human item."""
-    mine = Annotation.objects.filter(campaign=campaign, annotator=annotator, source=Annotation.Source.HUMAN).count()
+    """My labels in a campaign, and the campaign's progress towards `overlap` labels per human item.
+
+    The campaign part reads every human item of the campaign: for page loads, not for each submit.
+    """
+    mine = my_label_count(annotator=annotator, campaign=campaign)
     totals = Item.objects.filter(
         campaign=campaign, route__in=(Item.Route.HUMAN, Item.Route.BOTH), gold_label__isnull=True
     ).aggregate(n=Count("id"), done=Sum(Least("human_label_count", Value(campaign.overlap))))

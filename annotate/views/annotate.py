@@ -24,6 +24,7 @@ from annotate.services.assignments import (
     assignment_skip,
     display_label,
     lease_heartbeat,
+    my_label_count,
     next_assignment_for,
 )
 
@@ -119,8 +120,8 @@ def submit(request, slug, assignment_id):
         )
     except AssignmentError as exc:
         return _error(request, exc)
-    progress = annotator_progress(annotator=request.user, campaign=campaign)
-    return render(request, "annotate/_submitted.html", {"progress": progress, "campaign": campaign, "created": created})
+    mine = my_label_count(annotator=request.user, campaign=campaign)
+    return render(request, "annotate/_submitted.html", {"mine": mine, "created": created})
 
 
 @login_required
