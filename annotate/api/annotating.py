@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Annotation
-from annotate.selectors import assignment_display, campaign_for_annotator, campaigns_for_annotator, prompt_preview
+from annotate.selectors import assignment_display, campaign_for_annotator, prompt_preview
 from annotate.services.assignments import (
     AssignmentError,
     NoWork,
@@ -54,9 +54,7 @@ def _error(exc: AssignmentError) -> Response:
 
 
 def _campaign(request, ref: str):
-    campaign = campaign_for_annotator(user=request.user, slug=ref)
-    if campaign is None and ref.isdigit():
-        campaign = campaigns_for_annotator(user=request.user).filter(pk=int(ref)).first()
+    campaign = campaign_for_annotator(user=request.user, ref=ref)
     if campaign is None:
         raise Http404("no such campaign open to you")
     return campaign

@@ -15,9 +15,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Exists, F, OuterRef, Sum, Value
-from django.db.models.expressions import RawSQL
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Sum, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -67,32 +66,29 @@ def next_assignment_for(
             f"campaign {campaign.slug!r} is {campaign.state}, not open for labelling", "closed", status=409
         )
     for attempt in (1, 2):
-        with transaction.atomic():
-            live = list(
-                Assignment.objects.filter(
-                    campaign=campaign, annotator=annotator, state=Assignment.State.LEASED, expires_at__gt=now
-                ).order_by("leased_at", "id")
+        live = list(
+            Assignment.objects.raw(
+                f"SELECT * FROM {_ASSIGNMENT} WHERE campaign_id = %s AND annotator_id = %s AND state = %s "
+                "AND expires_at > %s ORDER BY leased_at, id",
+                [campaign.pk, annotator.pk, Assignment.State.LEASED, now],
             )
-            for assignment in live:
-                if assignment.pk not in exclude:
-                    return assignment
-            if len(live) >= MAX_LIVE_LEASES:
-                return NoWork("hold", message="You already hold the items on your screen.")
-            item = _lease_candidate(annotator=annotator, campaign=campaign)
-            if item is BUSY:
-                return NoWork(
-                    "wait", retry_after=1, message="Others are taking the last items right now; trying again."
-                )
-            if item is not None:
-                if item.gold_label is None:
-                    Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
-                return Assignment.objects.create(
-                    campaign=campaign,
-                    item=item,
-                    annotator=annotator,
-                    expires_at=now + timedelta(seconds=campaign.lease_seconds),
-                    position_swapped=(random.random() < 0.5) if campaign.has_pairwise else None,
-                )
+        )
+        for assignment in live:
+            if assignment.pk not in exclude:
+                assignment.campaign = campaign
+                return assignment
+        if len(live) >= MAX_LIVE_LEASES:
+            return NoWork("hold", message="You already hold the items on your screen.")
+        lease = _lease_skip_locked if connection.vendor == "postgresql" else _lease_in_turn
+        assignment = None
+        if campaign.gold_rate and random.random() < campaign.gold_rate:
+            assignment = lease(annotator=annotator, campaign=campaign, gold=True, now=now)
+        if assignment is None or assignment is BUSY:
+            assignment = lease(annotator=annotator, campaign=campaign, gold=False, now=now)
+        if assignment is BUSY:
+            return NoWork("wait", retry_after=1, message="Others are taking the last items right now; trying again.")
+        if assignment is not None:
+            return assignment
         # The queue looks empty: return expired leases to the pool (the periodic sweep may not have
         # run yet) and look once more before saying so.
         if attempt == 1 and not leases_expire(campaign=campaign, now=now):
@@ -100,67 +96,119 @@ def next_assignment_for(
     return _why_no_work(annotator=annotator, campaign=campaign, now=now)
 
 
-def _not_seen_by(annotator) -> RawSQL:
-    """Items this annotator never leased nor labelled.
-
-    Written as scalar subqueries with LIMIT rather than NOT EXISTS: PostgreSQL cannot turn them
-    into an anti-join, so each candidate the queue index yields costs two unique-index probes,
-    whatever the (often stale, on a fresh campaign) table statistics say. With NOT EXISTS a
-    planner that believed the tables empty chose to rescan all of an annotator's rows per candidate.
-    """
-    item = Item._meta.db_table
-    return RawSQL(
-        f"NOT COALESCE((SELECT true FROM {Assignment._meta.db_table} a "
-        f"WHERE a.item_id = {item}.id AND a.annotator_id = %s LIMIT 1), false) "
-        f"AND NOT COALESCE((SELECT true FROM {Annotation._meta.db_table} n "
-        f"WHERE n.item_id = {item}.id AND n.annotator_id = %s AND n.source = 'human' LIMIT 1), false)",
-        [annotator.pk, annotator.pk],
-        output_field=BooleanField(),
-    )
-
-
-def _lease_candidate(*, annotator, campaign: Campaign) -> Item | None:
-    if campaign.gold_rate and random.random() < campaign.gold_rate:
-        gold = (
-            Item.objects.filter(campaign=campaign, gold_label__isnull=False)
-            .filter(_not_seen_by(annotator))
-            .order_by("queue_rank")
-        )
-        found = _first_locked(gold)
-        if found is not None and found is not BUSY:
-            return found
-    queue = (
-        Item.objects.filter(
-            campaign=campaign,
-            route__in=(Item.Route.HUMAN, Item.Route.BOTH),
-            gold_label__isnull=True,
-            assigned_count__lt=campaign.overlap,
-        )
-        .filter(_not_seen_by(annotator))
-        .order_by("-assigned_count", "queue_rank")
-    )
-    return _first_locked(queue)
-
-
 BUSY = object()  # every candidate is held by a transaction still in flight
+_ITEM, _ASSIGNMENT, _ANNOTATION = (m._meta.db_table for m in (Item, Assignment, Annotation))
+# What an annotator's page needs of an item; the rest (model names, metadata) never leaves the database.
+_DISPLAY_COLUMNS = ("id", "prompt", "response_a", "response_b", "response", "reference", "gold_label")
 
 
-def _first_locked(queryset):
-    """The first row nobody else holds; BUSY when candidates exist but all are being taken now.
+def _candidates_sql(*, annotator, campaign: Campaign, gold: bool, columns: str) -> tuple[str, list]:
+    """The items this annotator may be given next, best first (no LIMIT, no locking clause).
 
-    SKIP LOCKED alone could answer "nothing" while other transactions are about to release rows
-    they only looked at. A blocking FOR UPDATE over the queue would wait for them, but it also keeps
-    every row it locked and then found full, and two such walks can deadlock. So: retry briefly,
-    checking without locks whether candidates still exist at all.
+    Hand-written because it runs on every lease and its shape matters:
+    - the queue conditions repeat the partial index's predicate word for word, so the planner
+      walks that index in queue order (fullest items first, then the campaign's shuffle);
+    - "not seen by this annotator" is two scalar subqueries with LIMIT rather than NOT EXISTS:
+      PostgreSQL cannot turn them into an anti-join, so each candidate costs two unique-index
+      probes whatever the (often stale, on a fresh campaign) statistics say. With NOT EXISTS a
+      planner that believed the tables empty chose to rescan all of an annotator's rows per
+      candidate.
     """
-    if connection.vendor != "postgresql":
-        return queryset.first()
+    not_seen = (
+        f"NOT COALESCE((SELECT 1 = 1 FROM {_ASSIGNMENT} a WHERE a.item_id = i.id AND a.annotator_id = %s LIMIT 1), "
+        f"1 = 0) AND NOT COALESCE((SELECT 1 = 1 FROM {_ANNOTATION} n WHERE n.item_id = i.id AND n.annotator_id = %s "
+        "AND n.source = 'human' LIMIT 1), 1 = 0)"
+    )
+    if gold:
+        where, order = "i.campaign_id = %s AND i.gold_label IS NOT NULL", "i.queue_rank"
+        params = [campaign.pk]
+    else:
+        where = (
+            f"i.campaign_id = %s AND i.route IN ('{Item.Route.HUMAN}', '{Item.Route.BOTH}') "
+            "AND i.gold_label IS NULL AND i.assigned_count < %s"
+        )
+        order = "i.assigned_count DESC, i.queue_rank"
+        params = [campaign.pk, campaign.overlap]
+    sql = f"SELECT {columns} FROM {_ITEM} i WHERE {where} AND {not_seen} ORDER BY {order}"
+    return sql, [*params, annotator.pk, annotator.pk]
+
+
+def _new_assignment(*, annotator, campaign: Campaign, now: datetime) -> Assignment:
+    return Assignment(
+        campaign=campaign,
+        annotator=annotator,
+        state=Assignment.State.LEASED,
+        leased_at=now,
+        expires_at=now + timedelta(seconds=campaign.lease_seconds),
+        position_swapped=(random.random() < 0.5) if campaign.has_pairwise else None,
+    )
+
+
+def _lease_skip_locked(*, annotator, campaign: Campaign, gold: bool, now: datetime) -> Assignment | None | object:
+    """PostgreSQL: lock the first free candidate, take its overlap slot and record the lease, in one statement.
+
+    The candidate is locked with SKIP LOCKED, so concurrent annotators never wait on each other's
+    rows, and the lock is held for that one round trip. SKIP LOCKED alone could answer "nothing"
+    while other transactions are about to release rows they only looked at, so when it finds
+    nothing but candidates exist, it retries briefly, then reports BUSY.
+    """
+    pick, pick_params = _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns="i.id")
+    counted = (
+        "SELECT id FROM pick"  # gold items are shown to everyone and never count against the overlap
+        if gold
+        else f"UPDATE {_ITEM} SET assigned_count = assigned_count + 1 WHERE id IN (SELECT id FROM pick) RETURNING id"
+    )
+    statement = (
+        f"WITH pick AS ({pick} LIMIT 1 FOR UPDATE OF i SKIP LOCKED), counted AS ({counted}), "
+        f"lease AS (INSERT INTO {_ASSIGNMENT} (campaign_id, item_id, annotator_id, state, position_swapped, "
+        "leased_at, expires_at, active_seconds, skip_reason) SELECT %s, id, %s, %s, %s, %s, %s, 0, '' FROM counted "
+        "RETURNING id AS lease_id, item_id) "
+        f"SELECT lease.lease_id, {', '.join('i.' + c for c in _DISPLAY_COLUMNS)} FROM lease JOIN {_ITEM} i "
+        "ON i.id = lease.item_id"
+    )
     for attempt in range(5):
-        found = queryset.select_for_update(skip_locked=True, of=("self",)).first()
-        if found is not None or not queryset.exists():
-            return found
+        assignment = _new_assignment(annotator=annotator, campaign=campaign, now=now)
+        params = [
+            *pick_params,
+            campaign.pk,
+            annotator.pk,
+            assignment.state,
+            assignment.position_swapped,
+            assignment.leased_at,
+            assignment.expires_at,
+        ]
+        try:
+            with transaction.atomic():
+                rows = list(Item.objects.raw(statement, params))
+        except IntegrityError:
+            # The same annotator's parallel request took this item a moment ago: look again.
+            rows = []
+        if rows:
+            assignment.item, assignment.pk = rows[0], rows[0].lease_id
+            assignment._state.adding, assignment._state.db = False, rows[0]._state.db
+            return assignment
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS ({pick})", pick_params)
+            if not cursor.fetchone()[0]:
+                return None
         time.sleep(0.005 * (attempt + 1))
     return BUSY
+
+
+def _lease_in_turn(*, annotator, campaign: Campaign, gold: bool, now: datetime) -> Assignment | None:
+    """Databases without SKIP LOCKED (SQLite): writers take turns, so a plain read will do."""
+    columns = ", ".join("i." + c for c in _DISPLAY_COLUMNS)
+    pick, params = _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns=columns)
+    with transaction.atomic():
+        item = next(iter(Item.objects.raw(f"{pick} LIMIT 1", params)), None)
+        if item is None:
+            return None
+        if not gold:
+            Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
+        assignment = _new_assignment(annotator=annotator, campaign=campaign, now=now)
+        assignment.item = item
+        assignment.save(force_insert=True)
+        return assignment
 
 
 def _why_no_work(*, annotator, campaign: Campaign, now: datetime) -> NoWork:
@@ -221,16 +269,27 @@ def _release_slots(item_ids: list[int]) -> None:
 
 
 def _locked_assignment(*, assignment_id: int, annotator) -> Assignment:
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("campaign", "item")
-        .filter(pk=assignment_id, annotator=annotator)
-        .first()
+    """The annotator's own assignment, row-locked, with its campaign (raw SQL: it is on every submit)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    assignment = next(
+        iter(
+            Assignment.objects.raw(
+                f"SELECT * FROM {_ASSIGNMENT} WHERE id = %s AND annotator_id = %s{lock}", [assignment_id, annotator.pk]
+            )
+        ),
+        None,
     )
     if assignment is None:
         # Someone else's lease looks exactly like a missing one: nothing to learn by probing.
         raise AssignmentError("no such assignment of yours", "not_found", status=404)
+    assignment.campaign = next(
+        iter(Campaign.objects.raw(f"SELECT * FROM {Campaign._meta.db_table} WHERE id = %s", [assignment.campaign_id]))
+    )
     return assignment
+
+
+def _is_gold(item_id: int) -> bool:
+    return Item.objects.filter(pk=item_id, gold_label__isnull=False).exists()
 
 
 def _retake_slot(assignment: Assignment, now: datetime) -> None:
@@ -304,7 +363,7 @@ def annotation_submit(
         if active_seconds is not None:
             assignment.active_seconds = _active_time(assignment, active_seconds, now)
         annotation = Annotation.objects.create(
-            item=assignment.item,
+            item_id=assignment.item_id,
             campaign=campaign,
             source=Annotation.Source.HUMAN,
             annotator=annotator,
@@ -353,7 +412,7 @@ def assignment_skip(*, assignment_id: int, annotator, reason: str, now: datetime
             return assignment
         if assignment.state == Assignment.State.SUBMITTED:
             raise AssignmentError("This item is already labelled; change the label instead.", "submitted", status=409)
-        if assignment.state == Assignment.State.LEASED and assignment.item.gold_label is None:
+        if assignment.state == Assignment.State.LEASED and not _is_gold(assignment.item_id):
             _release_slots([assignment.item_id])
         assignment.state = Assignment.State.SKIPPED
         assignment.skip_reason = reason[:500]

@@ -36,7 +36,7 @@ SKIP_REASONS = (
 
 
 def _campaign(request, slug):
-    campaign = campaign_for_annotator(user=request.user, slug=slug)
+    campaign = campaign_for_annotator(user=request.user, ref=slug)
     if campaign is None:
         raise Http404("no such campaign open to you")
     return campaign
