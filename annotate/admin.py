@@ -10,6 +10,7 @@ from annotate.models import (
     Item,
     Job,
     Judge,
+    JudgeVerdict,
     RoutingDecision,
 )
 
@@ -80,6 +81,52 @@ class JudgeAdmin(admin.ModelAdmin):
     )
     list_filter = ("imported", "active")
     search_fields = ("name", "model")
+    readonly_fields = ("capabilities",)
+    actions = ["probe"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields[
+            "api_key_env"
+        ].help_text = (
+            "The NAME of the environment variable holding the key, e.g. OPENAI_API_KEY — never the key itself."
+        )
+        return form
+
+    def save_model(self, request, obj, form, change):
+        from routing.judges.services import judge_validate
+
+        fields = {
+            f: getattr(obj, f)
+            for f in (
+                "name", "base_url", "model", "api_key_env", "concurrency", "requests_per_minute", "price_in_per_1k",
+                "price_out_per_1k", "sampling", "prompt_template", "prompt_override",
+            )
+        }  # fmt: skip
+        if not obj.imported:
+            try:
+                judge_validate(**fields)
+            except ValueError as exc:
+                from django.contrib import messages
+
+                messages.error(request, f"Saved, but this judge cannot run: {exc}")
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Probe the endpoint (logprobs, JSON schema)")
+    def probe(self, request, queryset):
+        from routing.judges.services import judge_probe
+
+        for judge in queryset.filter(imported=False):
+            capabilities = judge_probe(judge=judge)
+            self.message_user(request, f"{judge.name}: {capabilities}")
+
+
+@admin.register(JudgeVerdict)
+class JudgeVerdictAdmin(admin.ModelAdmin):
+    list_display = ("item", "campaign", "label", "confidence", "position_consistency", "n_judgments", "updated_at")
+    list_filter = ("campaign",)
+    raw_id_fields = ("item",)
+    readonly_fields = [f.name for f in JudgeVerdict._meta.fields]
 
 
 @admin.register(RoutingDecision)

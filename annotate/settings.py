@@ -144,6 +144,18 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "annotate.tasks.jobs_sweep", "schedule": float(env_int("TANDEM_JOB_SWEEP_SECONDS", 30))},
 }
 
+# --- LLM judges -------------------------------------------------------------------------------
+# Per-call timeout and retries (429 waits Retry-After; 5xx/timeouts back off with jitter).
+TANDEM_JUDGE_TIMEOUT = float(os.environ.get("TANDEM_JUDGE_TIMEOUT", "60"))
+TANDEM_JUDGE_MAX_ATTEMPTS = env_int("TANDEM_JUDGE_MAX_ATTEMPTS", 6)
+TANDEM_JUDGE_BACKOFF = float(os.environ.get("TANDEM_JUDGE_BACKOFF", "0.5"))
+TANDEM_JUDGE_MAX_BACKOFF = float(os.environ.get("TANDEM_JUDGE_MAX_BACKOFF", "30"))
+# Where per-judge limits live across workers; defaults to the Celery broker when it is Redis.
+TANDEM_REDIS_URL = os.environ.get("TANDEM_REDIS_URL", "")
+# With Redis, a judge run of at least TANDEM_JUDGE_SHARD_MIN judgments splits over this many processes.
+TANDEM_JUDGE_PROCESSES = env_int("TANDEM_JUDGE_PROCESSES", min(4, os.cpu_count() or 1))
+TANDEM_JUDGE_SHARD_MIN = env_int("TANDEM_JUDGE_SHARD_MIN", 2000)
+
 # --- Imports ----------------------------------------------------------------------------------
 TANDEM_IMPORT_MAX_ROW_BYTES = env_int("TANDEM_IMPORT_MAX_ROW_BYTES", 1024 * 1024)
 TANDEM_IMPORT_MAX_FILE_BYTES = env_int("TANDEM_IMPORT_MAX_FILE_BYTES", 2 * 1024 * 1024 * 1024)
@@ -201,5 +213,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # One line per judge call is noise; failures are reported on the run.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+    },
 }

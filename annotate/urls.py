@@ -7,6 +7,7 @@ from django.urls import include, path
 from annotate.views import annotate as annotate_views
 from annotate.views.health import healthz
 from annotate.views.home import home
+from routing import views as routing_views
 
 urlpatterns = [
     path("", home, name="home"),
@@ -18,6 +19,10 @@ urlpatterns = [
     path("c/<slug:slug>/annotate/<int:assignment_id>/heartbeat/", annotate_views.heartbeat, name="annotate-heartbeat"),
     path("c/<slug:slug>/labels/", annotate_views.recent_labels, name="annotate-recent"),
     path("c/<slug:slug>/labels/<int:annotation_id>/", annotate_views.label_edit, name="annotate-label-edit"),
+    path("c/<slug:slug>/judges/", routing_views.judges_page, name="campaign-judges"),
+    path("c/<slug:slug>/judges/runs/", routing_views.runs_fragment, name="campaign-judges-runs"),
+    path("c/<slug:slug>/judges/run/", routing_views.run_start, name="campaign-judges-run"),
+    path("c/<slug:slug>/judges/runs/<int:job_id>/cancel/", routing_views.run_cancel, name="campaign-judges-cancel"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the proj
 BENCHMARKS: dict[str, str] = {
     "import_items": "bench.import_items",
     "annotate_flow": "bench.annotate_flow",
+    "judge_throughput": "bench.judge_throughput",
 }
 
 

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import annotating, views
+from . import annotating, judges, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -22,4 +22,9 @@ urlpatterns = [
     path("annotations/<int:pk>/", annotating.MyLabelView.as_view(), name="api-my-label"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
+    path("jobs/<int:pk>/cancel/", judges.JobCancel.as_view(), name="api-job-cancel"),
+    path("judges/", judges.JudgeListCreate.as_view(), name="api-judges"),
+    path("judges/<int:pk>/", judges.JudgeDetail.as_view(), name="api-judge"),
+    path("judges/<int:pk>/probe/", judges.JudgeProbe.as_view(), name="api-judge-probe"),
+    path("campaigns/<str:ref>/judge-runs/", judges.JudgeRunStart.as_view(), name="api-judge-runs"),
 ]

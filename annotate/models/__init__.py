@@ -5,7 +5,7 @@ from .assignments import Assignment
 from .campaigns import Campaign
 from .items import Item
 from .jobs import Job
-from .judges import Judge
+from .judges import Judge, JudgeVerdict
 from .routing import RoutingDecision
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "Item",
     "Job",
     "Judge",
+    "JudgeVerdict",
     "RoutingDecision",
 ]

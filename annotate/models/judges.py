@@ -29,3 +29,40 @@ class Judge(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class JudgeVerdict(models.Model):
+    """The judges' combined label for one item: every order, sample and judge of the campaign's runs.
+
+    Recomputed after each judge run from the stored judgments (which stay the record); routing reads
+    it to decide where humans are needed. `label` is in the item's own A/B order, None when no
+    judgment gave a usable verdict.
+    """
+
+    campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="judge_verdicts")
+    item = models.OneToOneField("annotate.Item", on_delete=models.CASCADE, related_name="judge_verdict")
+    label = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="Agreement across samples and judges × position consistency × logprobs."
+    )
+    position_consistency = models.FloatField(
+        null=True, blank=True, help_text="Pairwise: share of (judge, sample) pairs whose two orders agree."
+    )
+    logprob_confidence = models.FloatField(null=True, blank=True)
+    n_judgments = models.PositiveIntegerField(default=0)
+    n_parse_failures = models.PositiveIntegerField(default=0)
+    judges = models.JSONField(default=list, blank=True, help_text="[{judge, prompt_version}] that contributed.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item"]
+        indexes = [models.Index(fields=["campaign", "confidence"], name="judge_verdict_confidence_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(confidence__isnull=True) | models.Q(confidence__gte=0, confidence__lte=1),
+                name="judge_verdict_confidence_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"judges on item {self.item_id}: {self.label}"

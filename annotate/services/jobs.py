@@ -51,12 +51,16 @@ def job_kinds() -> list[str]:
     return sorted(_HANDLERS)
 
 
-def job_create(*, kind: str, params: dict, campaign=None, created_by=None) -> Job:
-    """Create a job and dispatch it once the surrounding transaction commits."""
+def job_create(*, kind: str, params: dict, campaign=None, created_by=None, dispatch: bool = True) -> Job:
+    """Create a job and dispatch it once the surrounding transaction commits.
+
+    With `dispatch=False` the caller runs it in-process (`job_run`), e.g. a command's `--sync`.
+    """
     if kind not in _HANDLERS:
         raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(job_kinds())}")
     job = Job.objects.create(kind=kind, params=params, campaign=campaign, created_by=created_by)
-    _dispatch_on_commit(job.pk)
+    if dispatch:
+        _dispatch_on_commit(job.pk)
     return job
 
 
@@ -124,12 +128,15 @@ class _ProgressWriter:
     def _write(self, fields: dict) -> int:
         return Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(**fields)
 
-    def __call__(self, done: int | None = None, total: int | None = None) -> None:
+    def __call__(self, done: int | None = None, total: int | None = None, result: dict | None = None) -> None:
+        """Record progress; `result` is a partial result worth showing while the job runs (e.g. cost so far)."""
         fields: dict = {"heartbeat_at": timezone.now()}
         if done is not None:
             fields["progress_done"] = done
         if total is not None:
             fields["progress_total"] = total
+        if result is not None:
+            fields["result"] = result
         written = self.executor.submit(self._write, fields).result() if self.executor else self._write(fields)
         if not written:
             raise JobCancelled(self.job_id)

@@ -1,4 +1,4 @@
-"""End to end through a real worker: an async import job, and a lost job recovered by the sweeper."""
+"""End to end through a real worker: an async import job, a lost job recovered by the sweeper, a judge run."""
 
 import json
 from datetime import timedelta
@@ -50,3 +50,33 @@ def test_a_job_whose_worker_died_is_requeued_and_finished(celery_worker_process,
     job = wait_for(lambda: finished(job.pk), what="the re-queued job")
     assert job.state == "succeeded" and job.attempts == 2
     assert Item.objects.filter(campaign=campaign, external_id="p1").exists()
+
+
+def test_a_judge_run_through_the_api_is_run_by_the_worker(celery_worker_process, admin_api):
+    from annotate.models import Annotation
+    from tests.factories import CampaignFactory, ItemFactory
+    from tests.fakes.openai_server import FakeOpenAIServer, FaultPlan
+
+    campaign = CampaignFactory(preset_name="simple-pairwise")
+    ItemFactory.create_batch(25, campaign=campaign, route="llm")
+    with FakeOpenAIServer(latency=0.02, faults=FaultPlan(by_attempt={1: "500"})) as server:
+        created = admin_api.post(
+            "/api/judges/",
+            {
+                "name": "worker-judge",
+                "base_url": server.base_url,
+                "model": "m",
+                "concurrency": 4,
+                "probe": False,
+                "requests_per_minute": 60_000,
+            },
+            format="json",
+        )
+        campaign.judges.add(created.json()["id"])
+        response = admin_api.post(f"/api/campaigns/{campaign.slug}/judge-runs/", {}, format="json")
+        assert response.status_code == 202
+        job = wait_for(lambda: finished(response.json()["id"]), what="the judge run")
+        assert job.state == "succeeded", job.error
+        assert job.result["done"] == 50 and job.result["failed"] == 0
+        assert server.faults_served["500"] == 50  # every judgment failed once and was retried
+    assert Annotation.objects.filter(campaign=campaign, source="judge").count() == 50

@@ -1,0 +1,162 @@
+"""Judges as configuration: creating one (command, API, admin) and probing what its endpoint supports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from decimal import Decimal, InvalidOperation
+
+import openai
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import Judge
+from routing.judges import client as judge_client
+from routing.judges.templates import BUILTIN_TEMPLATES, TEMPLATE_KINDS, check_template_text
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROBE_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "probe",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"ok": {"type": "boolean"}},
+            "required": ["ok"],
+            "additionalProperties": False,
+        },
+    },
+}
+_PROBE_MESSAGES = [{"role": "user", "content": "Answer with the single word OK."}]
+
+
+def judge_validate(
+    *,
+    name: str,
+    base_url: str,
+    model: str,
+    api_key_env: str = "",
+    concurrency: int = 4,
+    requests_per_minute: int = 60,
+    price_in_per_1k: object = 0,
+    price_out_per_1k: object = 0,
+    sampling: dict | None = None,
+    prompt_template: str = "",
+    prompt_override: str = "",
+) -> dict:
+    """The judge's fields, checked; ValueError names the field that is wrong and why."""
+    if not name.strip():
+        raise ValueError("name: a judge needs a name")
+    try:
+        URLValidator(schemes=["http", "https"])(base_url)
+    except ValidationError:
+        raise ValueError(f"base_url: {base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8001/v1)") from None
+    if not model.strip():
+        raise ValueError("model: the model name the endpoint serves is required")
+    if api_key_env and not ENV_NAME.match(api_key_env):
+        raise ValueError(
+            f"api_key_env: {api_key_env!r} is not an environment variable name; give the variable's name, "
+            "never the key itself"
+        )
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= 1024:
+        raise ValueError("concurrency: an integer from 1 to 1024")
+    if not isinstance(requests_per_minute, int) or not 1 <= requests_per_minute <= 1_000_000:
+        raise ValueError("requests_per_minute: an integer from 1 to 1,000,000")
+    prices = {}
+    for field, value in (("price_in_per_1k", price_in_per_1k), ("price_out_per_1k", price_out_per_1k)):
+        try:
+            prices[field] = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"{field}: {value!r} is not a number") from None
+        if prices[field] < 0:
+            raise ValueError(f"{field}: a price cannot be negative")
+    sampling = dict(sampling or {})
+    unknown = set(sampling) - set(judge_client.SAMPLING_KEYS) - {"samples", "timeout"}
+    if unknown:
+        allowed = ", ".join((*judge_client.SAMPLING_KEYS, "samples", "timeout"))
+        raise ValueError(f"sampling: unknown setting(s) {', '.join(sorted(unknown))}; known: {allowed}")
+    if prompt_template and prompt_template not in BUILTIN_TEMPLATES:
+        raise ValueError(
+            f"prompt_template: unknown template {prompt_template!r}; built-in: {', '.join(sorted(BUILTIN_TEMPLATES))}"
+        )
+    if prompt_override.strip():
+        kinds = [BUILTIN_TEMPLATES[prompt_template].kind] if prompt_template else list(TEMPLATE_KINDS)
+        errors = []
+        for kind in kinds:
+            try:
+                check_template_text(prompt_override, kind)
+                break
+            except ValueError as exc:
+                errors.append(str(exc))
+        else:
+            raise ValueError(f"prompt_override: {'; '.join(errors)}")
+    return {
+        "name": name.strip(),
+        "base_url": base_url,
+        "model": model.strip(),
+        "api_key_env": api_key_env,
+        "concurrency": concurrency,
+        "requests_per_minute": requests_per_minute,
+        "sampling": sampling,
+        "prompt_template": prompt_template,
+        "prompt_override": prompt_override,
+        **prices,
+    }
+
+
+def judge_create(*, probe: bool = True, **fields) -> Judge:
+    """Create a judge (fields as `judge_validate` takes them) and probe its endpoint's capabilities."""
+    values = judge_validate(**fields)
+    if Judge.objects.filter(name=values["name"]).exists():
+        raise ValueError(f"name: a judge named {values['name']!r} already exists")
+    with transaction.atomic():
+        judge = Judge.objects.create(**values)
+    if probe:
+        judge_probe(judge=judge)
+    return judge
+
+
+async def _probe(judge: Judge) -> dict:
+    client = judge_client.judge_client(judge)
+    found: dict = {}
+    try:
+        try:
+            response = await client.chat.completions.create(
+                model=judge.model, messages=_PROBE_MESSAGES, max_tokens=5, logprobs=True, top_logprobs=2
+            )
+            choice = response.choices[0]
+            found["logprobs"] = bool(choice.logprobs and choice.logprobs.content)
+        except openai.BadRequestError:
+            found["logprobs"] = False
+        try:
+            response = await client.chat.completions.create(
+                model=judge.model, messages=_PROBE_MESSAGES, max_tokens=20, response_format=_PROBE_SCHEMA
+            )
+            answer = json.loads(response.choices[0].message.content or "")
+            found["json_schema"] = isinstance(answer, dict) and isinstance(answer.get("ok"), bool)
+        except (openai.BadRequestError, json.JSONDecodeError):
+            found["json_schema"] = False
+    finally:
+        await client.close()
+    return found
+
+
+def judge_probe(*, judge: Judge) -> dict:
+    """Ask the endpoint once whether it offers token logprobs and JSON-schema output; store the answer.
+
+    An unreachable endpoint leaves the stored capabilities as they were (a run then uses plain
+    text and no logprobs) and the error is kept in `capabilities["probe_error"]`.
+    """
+    try:
+        found = asyncio.run(_probe(judge))
+    except openai.OpenAIError as exc:
+        message, _ = judge_client.describe_error(exc)
+        judge.capabilities = {**judge.capabilities, "probe_error": message, "probed_at": timezone.now().isoformat()}
+    else:
+        judge.capabilities = {**found, "probed_at": timezone.now().isoformat()}
+    judge.save(update_fields=["capabilities"])
+    return judge.capabilities

@@ -1,0 +1,21 @@
+"""`python -m routing.judges.shard JOB SHARD SHARDS`: one process's share of a judge run (see runs.py).
+
+Prints one JSON line: what it judged, failed and spent.
+"""
+
+import json
+import sys
+
+import django
+
+
+def main(argv: list[str]) -> None:
+    django.setup()
+    from routing.judges.runs import shard_main
+
+    job_id, shard, shards = (int(a) for a in argv)
+    print(json.dumps(shard_main(job_id=job_id, shard=shard, shards=shards)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
