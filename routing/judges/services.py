@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -152,7 +153,10 @@ def judge_probe(*, judge: Judge) -> dict:
     text and no logprobs) and the error is kept in `capabilities["probe_error"]`.
     """
     try:
-        found = asyncio.run(_probe(judge))
+        # On a thread of its own: the caller may itself be inside an event loop (an async view, a test
+        # driving a browser), where asyncio.run() refuses to start.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+            found = thread.submit(asyncio.run, _probe(judge)).result()
     except openai.OpenAIError as exc:
         message, _ = judge_client.describe_error(exc)
         judge.capabilities = {**judge.capabilities, "probe_error": message, "probed_at": timezone.now().isoformat()}
