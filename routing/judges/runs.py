@@ -55,6 +55,7 @@ FLUSH_ROWS = 200
 FLUSH_SECONDS = 0.5
 MAX_REPORTED_FAILURES = 200
 MAX_SAMPLES = 16
+COST_QUANTUM = Decimal(1).scaleb(-Annotation._meta.get_field("cost").decimal_places)
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,11 @@ def _pending(*, campaign: Campaign, plans: list[Plan], item_ids: list[int]) -> I
                             yield plan, item, swapped, sample
 
 
+def money(value) -> Decimal:
+    """A sum of costs at the column's precision: SQLite sums decimals as floats (170.191000000001)."""
+    return Decimal(str(value or 0)).quantize(COST_QUANTUM)
+
+
 def _stored_count(*, campaign: Campaign, plans: list[Plan], scope: str) -> tuple[int, Decimal]:
     items = run_items(campaign=campaign, scope=scope)
     condition = Q()
@@ -309,7 +315,7 @@ def _stored_count(*, campaign: Campaign, plans: list[Plan], scope: str) -> tuple
     totals = Annotation.objects.filter(
         condition, campaign=campaign, source=Annotation.Source.JUDGE, item__in=items
     ).aggregate(n=Count("id"), cost=Sum("cost"))
-    return totals["n"], totals["cost"] or Decimal(0)
+    return totals["n"], money(totals["cost"])
 
 
 @job_handler(JOB_KIND)

@@ -14,7 +14,7 @@ from django.db.models import Sum
 
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import job_run
-from routing.judges.runs import judge_run_start
+from routing.judges.runs import judge_run_start, money
 from routing.judges.services import judge_create, judge_probe
 from tests.factories import CampaignFactory, ItemFactory
 from tests.fakes.openai_server import FakeOpenAIServer, Fault, FaultPlan, default_answer
@@ -120,7 +120,7 @@ def test_cost_is_the_sum_of_stored_token_counts_at_the_judges_prices(pairwise):
     judgments = Annotation.objects.filter(campaign=pairwise, source=Annotation.Source.JUDGE)
     tokens = judgments.aggregate(i=Sum("prompt_tokens"), o=Sum("completion_tokens"))
     expected = (Decimal(tokens["i"]) * Decimal("0.5") + Decimal(tokens["o"]) * Decimal("1.5")) / 1000
-    assert Decimal(job.result["cost"]) == judgments.aggregate(c=Sum("cost"))["c"] == expected
+    assert Decimal(job.result["cost"]) == money(judgments.aggregate(c=Sum("cost"))["c"]) == expected
 
 
 def test_a_second_run_calls_nothing_for_stored_work(pairwise):
@@ -339,5 +339,5 @@ def test_a_large_run_splits_over_processes_that_share_the_limits(settings):
     assert job.result["processes"] == 3 and job.result["done"] == 180 and job.result["failed"] == 0
     stored = Annotation.objects.filter(campaign=campaign, source=Annotation.Source.JUDGE)
     assert stored.count() == 180
-    assert Decimal(job.result["cost"]) == stored.aggregate(c=Sum("cost"))["c"]
+    assert Decimal(job.result["cost"]) == money(stored.aggregate(c=Sum("cost"))["c"])
     assert Decimal(job.result["cost_this_run"]) == Decimal(job.result["cost"])
