@@ -301,7 +301,7 @@ def aggregate_judgments(
             agreement[key] = 0.0
             continue
         label[key] = value
-        agreement[key] = by_value.get(value, 0.0) / total
+        agreement[key] = min(1.0, by_value.get(value, 0.0) / total)  # a float sum can overshoot 1 by an ulp
     return Aggregate(
         label=None if undecided else label,
         confidence=min(agreement.values()) if agreement else None,
