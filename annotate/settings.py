@@ -156,6 +156,11 @@ TANDEM_REDIS_URL = os.environ.get("TANDEM_REDIS_URL", "")
 TANDEM_JUDGE_PROCESSES = env_int("TANDEM_JUDGE_PROCESSES", min(4, os.cpu_count() or 1))
 TANDEM_JUDGE_SHARD_MIN = env_int("TANDEM_JUDGE_SHARD_MIN", 2000)
 
+# --- Statistics -------------------------------------------------------------------------------
+# After new labels a campaign's statistics are recomputed at most once per this many seconds.
+TANDEM_STATS_DEBOUNCE_SECONDS = env_int("TANDEM_STATS_DEBOUNCE_SECONDS", 30)
+TANDEM_STATS_BOOTSTRAP = env_int("TANDEM_STATS_BOOTSTRAP", 1000)
+
 # --- Imports ----------------------------------------------------------------------------------
 TANDEM_IMPORT_MAX_ROW_BYTES = env_int("TANDEM_IMPORT_MAX_ROW_BYTES", 1024 * 1024)
 TANDEM_IMPORT_MAX_FILE_BYTES = env_int("TANDEM_IMPORT_MAX_FILE_BYTES", 2 * 1024 * 1024 * 1024)

@@ -91,6 +91,15 @@ def _setup(items: int, base_url: str, concurrency: int):
     return campaign, judge
 
 
+def _job_rate(campaign, judgments: int) -> float:
+    """Judgments per second over the job as a worker runs it: claim to finish, shards' start-up and the
+    final per-item verdicts included, the command's own Python start-up not."""
+    from annotate.models import Job
+
+    job = Job.objects.filter(campaign=campaign, kind="judge_run").latest("id")
+    return judgments / (job.finished_at - job.started_at).total_seconds()
+
+
 def _steady_rate(campaign) -> float:
     """Judgments per second between the first and the last stored batch: the run without process start-up."""
     from django.db.models import Count, Max, Min
@@ -150,6 +159,7 @@ def run(args) -> dict:
             out.seek(0)
             summary = json.loads(out.read())
         steady = _steady_rate(campaign)
+        job_rate = _job_rate(campaign, summary["done"])
     finally:
         server.stdin.close()
         server_cpu, calls, max_in_flight = server.stdout.readline().split()
@@ -165,6 +175,8 @@ def run(args) -> dict:
         "judgments_per_s": round(rate, 1),
         "ceiling_per_s": round(ceiling, 1),
         "share_of_ceiling": round(rate / ceiling, 3),
+        "job_judgments_per_s": round(job_rate, 1),
+        "job_share_of_ceiling": round(job_rate / ceiling, 3),
         "steady_judgments_per_s": round(steady, 1),
         "steady_share_of_ceiling": round(steady / ceiling, 3),
         "worker_cpu_s": round(cpu, 2),
@@ -186,8 +198,9 @@ def run(args) -> dict:
         },
         "measurements": measurements,
         "summary": (
-            f"{judgments:,} judgments in {wall:.1f} s: {rate:.0f}/s of a {ceiling:.0f}/s ceiling "
-            f"({rate / ceiling:.0%}); worker CPU {measurements['worker_cpu_ms_per_judgment']} ms per judgment "
+            f"{judgments:,} judgments: {job_rate:.0f}/s over the job ({job_rate / ceiling:.0%} of the "
+            f"{ceiling:.0f}/s ceiling), {steady:.0f}/s steady ({steady / ceiling:.0%}), {rate:.0f}/s over the "
+            f"whole command ({wall:.1f} s); worker CPU {measurements['worker_cpu_ms_per_judgment']} ms per judgment "
             f"(the run's processes, start-up included); at most {max_in_flight} requests in flight"
         ),
     }

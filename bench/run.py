@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, str] = {
     "import_items": "bench.import_items",
     "annotate_flow": "bench.annotate_flow",
     "judge_throughput": "bench.judge_throughput",
+    "stats_agreement": "bench.stats_agreement",
 }
 
 

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import annotating, judges, views
+from . import annotating, judges, stats, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -20,6 +20,8 @@ urlpatterns = [
     path("assignments/<int:pk>/skip/", annotating.SkipView.as_view(), name="api-skip"),
     path("assignments/<int:pk>/heartbeat/", annotating.HeartbeatView.as_view(), name="api-heartbeat"),
     path("annotations/<int:pk>/", annotating.MyLabelView.as_view(), name="api-my-label"),
+    path("campaigns/<str:ref>/stats/", stats.CampaignStats.as_view(), name="api-stats"),
+    path("campaigns/<str:ref>/stats/history/", stats.CampaignStatsHistory.as_view(), name="api-stats-history"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
     path("jobs/<int:pk>/cancel/", judges.JobCancel.as_view(), name="api-job-cancel"),

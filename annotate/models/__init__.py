@@ -7,6 +7,7 @@ from .items import Item
 from .jobs import Job
 from .judges import Judge, JudgeVerdict
 from .routing import RoutingDecision
+from .stats import StatsSnapshot
 
 __all__ = [
     "Annotation",
@@ -18,4 +19,5 @@ __all__ = [
     "Judge",
     "JudgeVerdict",
     "RoutingDecision",
+    "StatsSnapshot",
 ]

@@ -378,7 +378,14 @@ def annotation_submit(
         assignment.finished_at = now
         assignment.save(update_fields=["state", "finished_at", "active_seconds"])
         Item.objects.filter(pk=assignment.item_id).update(human_label_count=F("human_label_count") + 1)
+        transaction.on_commit(lambda: _stats_after_labels(campaign.pk))
         return annotation, True
+
+
+def _stats_after_labels(campaign_id: int) -> None:
+    from annotate.services.stats import stats_request
+
+    stats_request(campaign_id=campaign_id)
 
 
 def _validated(campaign, position_swapped, label, justification, rater_confidence) -> dict[str, int]:
@@ -458,6 +465,7 @@ def annotation_update(
         annotation.rater_confidence = rater_confidence
         annotation.revision += 1
         annotation.save(update_fields=["label", "justification", "rater_confidence", "revision", "updated_at"])
+        transaction.on_commit(lambda: _stats_after_labels(campaign.pk))
         return annotation
 
 

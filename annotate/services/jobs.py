@@ -51,8 +51,10 @@ def job_kinds() -> list[str]:
     return sorted(_HANDLERS)
 
 
-def job_create(*, kind: str, params: dict, campaign=None, created_by=None, dispatch: bool = True) -> Job:
-    """Create a job and dispatch it once the surrounding transaction commits.
+def job_create(
+    *, kind: str, params: dict, campaign=None, created_by=None, dispatch: bool = True, countdown: float = 0
+) -> Job:
+    """Create a job and dispatch it once the surrounding transaction commits (after `countdown` seconds).
 
     With `dispatch=False` the caller runs it in-process (`job_run`), e.g. a command's `--sync`.
     """
@@ -60,14 +62,17 @@ def job_create(*, kind: str, params: dict, campaign=None, created_by=None, dispa
         raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(job_kinds())}")
     job = Job.objects.create(kind=kind, params=params, campaign=campaign, created_by=created_by)
     if dispatch:
-        _dispatch_on_commit(job.pk)
+        _dispatch_on_commit(job.pk, countdown=countdown)
     return job
 
 
-def _dispatch_on_commit(job_id: int) -> None:
+def _dispatch_on_commit(job_id: int, countdown: float = 0) -> None:
     from annotate.tasks import job_run_task
 
-    transaction.on_commit(lambda: job_run_task.delay(job_id))
+    if countdown > 0:
+        transaction.on_commit(lambda: job_run_task.apply_async((job_id,), countdown=countdown))
+    else:
+        transaction.on_commit(lambda: job_run_task.delay(job_id))
 
 
 def job_run(*, job_id: int) -> Job | None:

@@ -1,0 +1,178 @@
+"""A campaign's statistics: read its labels once, hand them to the pure functions in annotate/stats, store
+the snapshot. The figures per criterion are over human labels only; judges are measured against them."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotate import schema as label_schema
+from annotate.models import Annotation, Campaign, Item, Job, StatsSnapshot
+from annotate.services.jobs import job_create, job_handler
+from annotate.stats.agreement import agreement_report, rating_matrix
+from annotate.stats.leaderboard import bradley_terry_bootstrap
+from annotate.stats.raters import judge_report, majority_by_item, rater_report
+
+JOB_KIND = "compute_stats"
+
+
+def _domain(key: label_schema.LabelKey) -> list[int]:
+    return [v for v in range(key.low, key.high + 1) if not (key.pairwise and v == 0 and not key.allow_tie)]
+
+
+def _labels(campaign: Campaign) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    humans = pd.DataFrame.from_records(
+        Annotation.objects.filter(campaign=campaign, source=Annotation.Source.HUMAN).values_list(
+            "item_id", "annotator__username", "label", "position_swapped", "seconds"
+        ),
+        columns=["item", "rater", "label", "position_swapped", "seconds"],
+    )
+    judges = pd.DataFrame.from_records(
+        Annotation.objects.filter(campaign=campaign, source=Annotation.Source.JUDGE).values_list(
+            "item_id", "judge__name", "label", "position_swapped", "parse_failed", "sample_index", "prompt_version"
+        ),
+        columns=["item", "judge", "label", "position_swapped", "parse_failed", "sample_index", "prompt_version"],
+    )
+    items = pd.DataFrame.from_records(
+        Item.objects.filter(campaign=campaign).values_list("id", "gold_label", "model_a", "model_b"),
+        columns=["item", "gold_label", "model_a", "model_b"],
+    )
+    return humans, judges, items
+
+
+def _values(labels: pd.Series, key: str) -> pd.Series:
+    return labels.map(lambda label: label.get(key, np.nan) if isinstance(label, dict) else np.nan).astype(float)
+
+
+def _leaderboard(comparisons: pd.DataFrame, bootstrap: int, seed: int) -> list[dict]:
+    if comparisons.empty:
+        return []
+    ratings = bradley_terry_bootstrap(comparisons, n=max(bootstrap, 1), seed=seed)
+    return ratings.rows()
+
+
+def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """The snapshot `compute_stats --json` prints (see the issue for its shape)."""
+    humans, judges, items = _labels(campaign)
+    keys = label_schema.label_keys(campaign.label_schema, campaign.kind)
+    gold = items.set_index("item")["gold_label"]
+    criteria: dict[str, dict] = {}
+    for key in keys:
+        long = pd.DataFrame(
+            {"item": humans["item"], "rater": humans["rater"], "value": _values(humans["label"], key.name)}
+        )
+        long = long[long["value"].notna()]
+        matrix = rating_matrix(long) if not long.empty else pd.DataFrame(dtype=float)
+        criteria[key.name] = agreement_report(matrix, domain=_domain(key), ordinal=True, bootstrap=bootstrap, seed=seed)
+    # Annotators and judges are measured on the campaign's main criterion: `overall` when there is one.
+    main = next((k for k in keys if k.name == label_schema.OVERALL), keys[0])
+    human_main = pd.DataFrame(
+        {
+            "item": humans["item"],
+            "rater": humans["rater"],
+            "value": _values(humans["label"], main.name),
+            "position_swapped": humans["position_swapped"],
+            "seconds": humans["seconds"].astype(float),
+            "gold": humans["item"].map(lambda i: _gold_value(gold.get(i), main.name)),
+        }
+    )
+    annotators = [{"annotator": row.pop("rater"), **row} for row in rater_report(human_main, pairwise=main.pairwise)]
+    judge_rows: list[dict] = []
+    if not judges.empty:
+        judge_main = pd.DataFrame(
+            {
+                "item": judges["item"],
+                "judge": judges["judge"],
+                "value": _values(judges["label"], main.name),
+                "position_swapped": judges["position_swapped"].astype(bool),
+                "parse_failed": judges["parse_failed"].astype(bool),
+                "sample_index": judges["sample_index"],
+                "prompt_version": judges["prompt_version"],
+            }
+        )
+        majority = majority_by_item(human_main, pairwise=main.pairwise)
+        judge_rows = judge_report(judge_main, majority, pairwise=main.pairwise)
+    leaderboard: list[dict] = []
+    if main.pairwise:
+        models = items.set_index("item")[["model_a", "model_b"]]
+        compared = human_main[human_main["value"].notna()].join(models, on="item")
+        compared = compared[(compared["model_a"] != "") & (compared["model_b"] != "")]
+        comparisons = pd.DataFrame(
+            {"model_a": compared["model_a"], "model_b": compared["model_b"], "outcome": np.sign(compared["value"])}
+        )
+        leaderboard = _leaderboard(comparisons, bootstrap, seed)
+    return {
+        "campaign": campaign.slug,
+        "computed_at": timezone.now().isoformat(),
+        "n_items": int(len(items)),
+        "n_human_labels": int(len(humans)),
+        "n_judge_labels": int(len(judges)),
+        "criteria": criteria,
+        "annotators": annotators,
+        "judges": judge_rows,
+        "leaderboard": leaderboard,
+    }
+
+
+def _gold_value(gold_label, key: str) -> float:
+    return float(gold_label[key]) if isinstance(gold_label, dict) and key in gold_label else np.nan
+
+
+def stats_snapshot_create(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) -> StatsSnapshot:
+    began = time.perf_counter()
+    payload = campaign_stats(campaign=campaign, bootstrap=bootstrap, seed=seed)
+    return StatsSnapshot.objects.create(
+        campaign=campaign,
+        computed_at=payload["computed_at"],
+        n_items=payload["n_items"],
+        n_human_labels=payload["n_human_labels"],
+        n_judge_labels=payload["n_judge_labels"],
+        bootstrap=bootstrap,
+        seconds=round(time.perf_counter() - began, 3),
+        payload=payload,
+    )
+
+
+@job_handler(JOB_KIND)
+def compute_stats(job: Job, progress) -> dict:
+    snapshot = stats_snapshot_create(
+        campaign=job.campaign, bootstrap=job.params.get("bootstrap", settings.TANDEM_STATS_BOOTSTRAP)
+    )
+    return {"snapshot": snapshot.pk, "seconds": snapshot.seconds}
+
+
+_requested: dict[int, float] = {}  # campaign id -> when this process last asked (monotonic seconds)
+
+
+def stats_request(*, campaign_id: int, created_by=None) -> Job | None:
+    """Ask for fresh statistics after new labels: at most one computation per
+    TANDEM_STATS_DEBOUNCE_SECONDS per campaign, and the last labels are always counted.
+
+    A queued computation will see the new labels, so nothing is added. Otherwise one is queued to
+    start when the window since the previous one ends. Each process asks the database at most once
+    per window per campaign, so a stream of submits costs no query each.
+    """
+    window = settings.TANDEM_STATS_DEBOUNCE_SECONDS
+    now_mono = time.monotonic()
+    if now_mono - _requested.get(campaign_id, -window) < window:
+        return None
+    _requested[campaign_id] = now_mono
+    now = timezone.now()
+    with transaction.atomic():
+        last = Job.objects.filter(campaign_id=campaign_id, kind=JOB_KIND).order_by("-created_at", "-id").first()
+        if last is not None and last.state == Job.State.QUEUED:
+            return None
+        wait = 0.0 if last is None else (last.created_at + timedelta(seconds=window) - now).total_seconds()
+        return job_create(
+            kind=JOB_KIND,
+            params={"bootstrap": settings.TANDEM_STATS_BOOTSTRAP},
+            campaign=Campaign(pk=campaign_id),
+            created_by=created_by,
+            countdown=max(0.0, wait),
+        )
