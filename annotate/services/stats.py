@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate import schema as label_schema
-from annotate.models import Annotation, Campaign, Item, Job, StatsSnapshot
+from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
 from annotate.services.jobs import job_create, job_handler
 from annotate.stats.agreement import agreement_report, rating_matrix
 from annotate.stats.leaderboard import bradley_terry_bootstrap
@@ -84,6 +84,7 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
     )
     annotators = [{"annotator": row.pop("rater"), **row} for row in rater_report(human_main, pairwise=main.pairwise)]
     judge_rows: list[dict] = []
+    confusion: list[dict] = []
     if not judges.empty:
         judge_main = pd.DataFrame(
             {
@@ -98,15 +99,10 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         )
         majority = majority_by_item(human_main, pairwise=main.pairwise)
         judge_rows = judge_report(judge_main, majority, pairwise=main.pairwise)
-    leaderboard: list[dict] = []
+        confusion = _confusion(judge_main, majority, key=main)
+    leaderboards: dict[str, list[dict]] = {"human": [], "judge": [], "hybrid": []}
     if main.pairwise:
-        models = items.set_index("item")[["model_a", "model_b"]]
-        compared = human_main[human_main["value"].notna()].join(models, on="item")
-        compared = compared[(compared["model_a"] != "") & (compared["model_b"] != "")]
-        comparisons = pd.DataFrame(
-            {"model_a": compared["model_a"], "model_b": compared["model_b"], "outcome": np.sign(compared["value"])}
-        )
-        leaderboard = _leaderboard(comparisons, bootstrap, seed)
+        leaderboards = _leaderboards(campaign, items, human_main, main, bootstrap, seed)
     return {
         "campaign": campaign.slug,
         "computed_at": timezone.now().isoformat(),
@@ -116,8 +112,64 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         "criteria": criteria,
         "annotators": annotators,
         "judges": judge_rows,
-        "leaderboard": leaderboard,
+        "judge_confusion": confusion,
+        # Final labels: the human majority where humans labelled the item, else the judges' verdict.
+        "leaderboard": leaderboards["hybrid"],
+        "leaderboards": leaderboards,
     }
+
+
+def _leaderboards(
+    campaign: Campaign,
+    items: pd.DataFrame,
+    human_main: pd.DataFrame,
+    main: label_schema.LabelKey,
+    bootstrap: int,
+    seed: int,
+) -> dict[str, list[dict]]:
+    """Bradley–Terry from every human label, from the judges' verdict per item, and from the final label
+    per item (human majority where there is one, else the judges'); ties count half."""
+    models = items.set_index("item")[["model_a", "model_b"]]
+    models = models[(models["model_a"] != "") & (models["model_b"] != "")]
+    if models.empty:
+        return {"human": [], "judge": [], "hybrid": []}
+
+    def comparisons(outcomes: pd.Series) -> pd.DataFrame:
+        joined = pd.DataFrame({"item": outcomes.index, "outcome": outcomes.to_numpy()}).join(models, on="item")
+        joined = joined.dropna(subset=["model_a", "outcome"])
+        return joined[["model_a", "model_b", "outcome"]]
+
+    humans = human_main[human_main["value"].notna()]
+    per_label = pd.Series(np.sign(humans["value"]).to_numpy(), index=humans["item"].to_numpy())
+    verdicts = pd.Series(
+        {
+            item_id: np.sign(label[main.name])
+            for item_id, label in JudgeVerdict.objects.filter(campaign=campaign, label__isnull=False).values_list(
+                "item_id", "label"
+            )
+            if main.name in label
+        },
+        dtype=float,
+    )
+    final = majority_by_item(humans, pairwise=True).dropna().combine_first(verdicts)
+    return {
+        "human": _leaderboard(comparisons(per_label), bootstrap, seed),
+        "judge": _leaderboard(comparisons(verdicts), bootstrap, seed),
+        "hybrid": _leaderboard(comparisons(final), bootstrap, seed),
+    }
+
+
+def _confusion(judge_main: pd.DataFrame, majority: pd.Series, *, key: label_schema.LabelKey) -> list[dict]:
+    """Per judge, human majority (rows) against the judge's verdict (columns), on the main criterion.
+    Pairwise values are compared by side (A, tie, B), as the majority is."""
+    values = [-1, 0, 1] if key.pairwise else _domain(key)
+    out = []
+    for judge, rows in judge_main.groupby("judge", sort=True):
+        verdict = np.sign(rows["value"]) if key.pairwise else rows["value"]
+        paired = pd.DataFrame({"human": rows["item"].map(majority), "judge": verdict}).dropna()
+        counts = pd.crosstab(paired["human"], paired["judge"]).reindex(index=values, columns=values, fill_value=0)
+        out.append({"judge": judge, "values": values, "counts": counts.astype(int).values.tolist()})
+    return out
 
 
 def _gold_value(gold_label, key: str) -> float:

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Campaign, Item, Job, Judge, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import JobCancelled, JobFailed, job_create, job_handler
+from annotate.services.stats import stats_request
 from routing.judges import client as judge_client
 from routing.judges.limits import limiter_for_loop, redis_url
 from routing.judges.templates import JudgeTemplate, template_for
@@ -361,6 +362,7 @@ def judge_run(job: Job, progress) -> dict:
     stats["processes"] = shards
     stats["verdicts"] = judge_verdicts_update(campaign=campaign, item_ids=item_ids)
     stats["routed_to_humans"] = _route_unjudgeable(campaign=campaign, item_ids=item_ids)
+    stats_request(campaign_id=campaign.pk)  # judges against humans, with the new judgments
     progress(done=stats["done"], total=total)
     return _summary(stats, failures, running=False)
 

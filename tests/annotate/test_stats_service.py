@@ -69,7 +69,23 @@ def test_the_snapshot_has_every_figure_and_alpha_matches_the_reference(labelled)
     assert judge["judge"] == "gpt-x" and judge["n"] == 60 and judge["accuracy_vs_human_majority"] > 0.8
     assert judge["position_consistency"] == 1.0
     assert {row["model"] for row in snapshot["leaderboard"]} <= {"alpha", "beta", "gamma"}
+    assert snapshot["leaderboards"]["human"] and snapshot["leaderboards"]["judge"] == []  # no verdicts yet
     json.dumps(snapshot)  # the snapshot is stored and served as JSON
+
+
+def test_the_judges_leaderboard_comes_from_their_verdicts_and_fills_the_final_one(labelled):
+    from annotate.models import JudgeVerdict
+
+    judged_only = [ItemFactory(campaign=labelled, model_a="delta", model_b="alpha") for _ in range(12)]
+    for item in [*labelled.items.all()]:
+        truth = 1 if item in judged_only else -1
+        JudgeVerdict.objects.create(campaign=labelled, item=item, label={"overall": truth}, confidence=0.9)
+    snapshot = campaign_stats(campaign=labelled, bootstrap=20)
+    judge_models = {row["model"] for row in snapshot["leaderboards"]["judge"]}
+    assert "delta" in judge_models
+    # Items nobody labelled take the judges' verdict in the final labels; humans' items keep theirs.
+    assert "delta" in {row["model"] for row in snapshot["leaderboard"]}
+    assert "delta" not in {row["model"] for row in snapshot["leaderboards"]["human"]}
 
 
 def test_a_campaign_without_labels_gives_notes_not_errors():
@@ -130,3 +146,22 @@ def test_submitting_a_label_requests_statistics(labelled, annotator, monkeypatch
             rater_confidence=3,
         )
     assert Job.objects.filter(campaign=labelled, kind="compute_stats").exists()
+
+
+def test_the_dashboard_shows_the_snapshot_to_admins_only(labelled, client, admin_user, annotator):
+    from django.urls import reverse
+
+    from annotate.services.stats import stats_snapshot_create
+
+    url = reverse("campaign-stats", args=[labelled.slug])
+    client.force_login(admin_user)
+    empty = client.get(url).content.decode()
+    assert "No statistics yet" in empty
+    client.post(reverse("campaign-stats-recompute", args=[labelled.slug]))
+    assert Job.objects.filter(campaign=labelled, kind="compute_stats", state="queued").count() == 1
+    stats_snapshot_create(campaign=labelled, bootstrap=20)
+    page = client.get(url).content.decode()
+    assert "rater0" in page and "gpt-x" in page and "human majority (rows)" in page
+    assert 'id="stats-history"' in page and "chart.umd.min.js" in page
+    client.force_login(annotator)
+    assert client.get(url).status_code == 302

@@ -222,7 +222,14 @@ def annotations_import(
         if not errors.errors and report.rows == 0:
             errors.add("", "", "the file has no rows")
         errors.raise_if_any()
+        transaction.on_commit(lambda: _stats_after_import(campaign.pk))
     return report
+
+
+def _stats_after_import(campaign_id: int) -> None:
+    from annotate.services.stats import stats_request
+
+    stats_request(campaign_id=campaign_id)
 
 
 def _flush(campaign: Campaign, batch: list[AnnotationRow], report: ImportReport, errors: ErrorCollector) -> None:
