@@ -40,8 +40,8 @@ def _labels(campaign: Campaign) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         columns=["item", "judge", "label", "position_swapped", "parse_failed", "sample_index", "prompt_version"],
     )
     items = pd.DataFrame.from_records(
-        Item.objects.filter(campaign=campaign).values_list("id", "gold_label", "model_a", "model_b"),
-        columns=["item", "gold_label", "model_a", "model_b"],
+        Item.objects.filter(campaign=campaign).values_list("id", "gold_label", "model_a", "model_b", "metadata"),
+        columns=["item", "gold_label", "model_a", "model_b", "metadata"],
     )
     return humans, judges, items
 
@@ -70,36 +70,11 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         long = long[long["value"].notna()]
         matrix = rating_matrix(long) if not long.empty else pd.DataFrame(dtype=float)
         criteria[key.name] = agreement_report(matrix, domain=_domain(key), ordinal=True, bootstrap=bootstrap, seed=seed)
-    # Annotators and judges are measured on the campaign's main criterion: `overall` when there is one.
+    segments = _segments(items, humans, keys)
+    people = {key.name: _people(key, humans, judges, gold) for key in keys}
+    # The top-level tables are the campaign's main criterion: `overall` when there is one.
     main = next((k for k in keys if k.name == label_schema.OVERALL), keys[0])
-    human_main = pd.DataFrame(
-        {
-            "item": humans["item"],
-            "rater": humans["rater"],
-            "value": _values(humans["label"], main.name),
-            "position_swapped": humans["position_swapped"],
-            "seconds": humans["seconds"].astype(float),
-            "gold": humans["item"].map(lambda i: _gold_value(gold.get(i), main.name)),
-        }
-    )
-    annotators = [{"annotator": row.pop("rater"), **row} for row in rater_report(human_main, pairwise=main.pairwise)]
-    judge_rows: list[dict] = []
-    confusion: list[dict] = []
-    if not judges.empty:
-        judge_main = pd.DataFrame(
-            {
-                "item": judges["item"],
-                "judge": judges["judge"],
-                "value": _values(judges["label"], main.name),
-                "position_swapped": judges["position_swapped"].astype(bool),
-                "parse_failed": judges["parse_failed"].astype(bool),
-                "sample_index": judges["sample_index"],
-                "prompt_version": judges["prompt_version"],
-            }
-        )
-        majority = majority_by_item(human_main, pairwise=main.pairwise)
-        judge_rows = judge_report(judge_main, majority, pairwise=main.pairwise)
-        confusion = _confusion(judge_main, majority, key=main)
+    human_main, annotators, judge_rows, confusion = people[main.name]
     leaderboards: dict[str, list[dict]] = {"human": [], "judge": [], "hybrid": []}
     if main.pairwise:
         leaderboards = _leaderboards(campaign, items, human_main, main, bootstrap, seed)
@@ -110,13 +85,87 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         "n_human_labels": int(len(humans)),
         "n_judge_labels": int(len(judges)),
         "criteria": criteria,
+        "segments": segments,
         "annotators": annotators,
         "judges": judge_rows,
         "judge_confusion": confusion,
+        "by_criterion": {
+            name: {"annotators": rows, "judges": judge_list} for name, (_, rows, judge_list, _) in people.items()
+        },
         # Final labels: the human majority where humans labelled the item, else the judges' verdict.
         "leaderboard": leaderboards["hybrid"],
         "leaderboards": leaderboards,
     }
+
+
+def _people(
+    key: label_schema.LabelKey, humans: pd.DataFrame, judges: pd.DataFrame, gold: pd.Series
+) -> tuple[pd.DataFrame, list[dict], list[dict], list[dict]]:
+    """One criterion's annotator and judge tables (and its long human labels, and the judges' confusion)."""
+    human_labels = pd.DataFrame(
+        {
+            "item": humans["item"],
+            "rater": humans["rater"],
+            "value": _values(humans["label"], key.name),
+            "position_swapped": humans["position_swapped"],
+            "seconds": humans["seconds"].astype(float),
+            "gold": humans["item"].map(lambda i: _gold_value(gold.get(i), key.name)),
+        }
+    )
+    annotators = [{"annotator": row.pop("rater"), **row} for row in rater_report(human_labels, pairwise=key.pairwise)]
+    if judges.empty:
+        return human_labels, annotators, [], []
+    judge_labels = pd.DataFrame(
+        {
+            "item": judges["item"],
+            "judge": judges["judge"],
+            "value": _values(judges["label"], key.name),
+            "position_swapped": judges["position_swapped"].astype(bool),
+            "parse_failed": judges["parse_failed"].astype(bool),
+            "sample_index": judges["sample_index"],
+            "prompt_version": judges["prompt_version"],
+        }
+    )
+    # A judge may rate only some criteria (imported verdicts often give `overall` alone).
+    judge_labels = judge_labels[judge_labels["value"].notna() | judge_labels["parse_failed"]]
+    if judge_labels.empty:
+        return human_labels, annotators, [], []
+    majority = majority_by_item(human_labels, pairwise=key.pairwise)
+    judge_rows = judge_report(judge_labels, majority, pairwise=key.pairwise)
+    return human_labels, annotators, judge_rows, _confusion(judge_labels, majority, key=key)
+
+
+MAX_SEGMENT_VALUES = 20
+
+
+def _segments(items: pd.DataFrame, humans: pd.DataFrame, keys: list[label_schema.LabelKey]) -> dict:
+    """Agreement per value of each metadata tag the import carried (domain, safety concern, ...): every
+    criterion, no bootstrap. Tags with a single value, more than MAX_SEGMENT_VALUES values, or values
+    that are not plain strings, numbers or booleans (free text, lists) are not segments."""
+    if items.empty or humans.empty:
+        return {}
+    tags = pd.json_normalize(items["metadata"].map(lambda m: m if isinstance(m, dict) else {}).tolist(), max_level=0)
+    tags.index = items["item"].to_numpy()
+    out: dict[str, dict] = {}
+    for tag in sorted(tags.columns):
+        column = tags[tag].dropna()
+        if column.empty or not column.map(lambda v: isinstance(v, (str, int, float, bool))).all():
+            continue
+        column = column.astype(str)
+        if not 2 <= column.nunique() <= MAX_SEGMENT_VALUES:
+            continue
+        by_value: dict[str, dict] = {}
+        for value, members in column.groupby(column).groups.items():
+            subset = humans[humans["item"].isin(members)]
+            by_value[value] = {"n_items": int(len(members))}
+            for key in keys:
+                long = pd.DataFrame(
+                    {"item": subset["item"], "rater": subset["rater"], "value": _values(subset["label"], key.name)}
+                ).dropna(subset=["value"])
+                matrix = rating_matrix(long) if not long.empty else pd.DataFrame(dtype=float)
+                by_value[value][key.name] = agreement_report(matrix, domain=_domain(key), ordinal=True)
+        out[tag] = by_value
+    return out
 
 
 def _leaderboards(

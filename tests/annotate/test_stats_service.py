@@ -70,6 +70,9 @@ def test_the_snapshot_has_every_figure_and_alpha_matches_the_reference(labelled)
     assert judge["position_consistency"] == 1.0
     assert {row["model"] for row in snapshot["leaderboard"]} <= {"alpha", "beta", "gamma"}
     assert snapshot["leaderboards"]["human"] and snapshot["leaderboards"]["judge"] == []  # no verdicts yet
+    by_criterion = snapshot["by_criterion"]
+    assert set(by_criterion) == set(snapshot["criteria"]) and len(by_criterion["helpfulness"]["annotators"]) == 4
+    assert by_criterion["helpfulness"]["judges"] == []  # the judge rated `overall` only
     json.dumps(snapshot)  # the snapshot is stored and served as JSON
 
 
@@ -165,3 +168,15 @@ def test_the_dashboard_shows_the_snapshot_to_admins_only(labelled, client, admin
     assert 'id="stats-history"' in page and "chart.umd.min.js" in page
     client.force_login(annotator)
     assert client.get(url).status_code == 302
+
+
+def test_agreement_per_value_of_a_metadata_tag(labelled):
+    for n, item in enumerate(labelled.items.order_by("id")):
+        item.metadata = {"domain": "code" if n % 2 else "chat", "note": f"free text {n}", "tags": ["x"]}
+        item.save(update_fields=["metadata"])
+    segments = campaign_stats(campaign=labelled, bootstrap=0)["segments"]
+    assert set(segments) == {"domain"}  # a free-text tag (30 values) and a list are not segments
+    assert set(segments["domain"]) == {"chat", "code"}
+    chat = segments["domain"]["chat"]
+    assert chat["n_items"] == 15 and chat["overall"]["n_items_multi"] == 15
+    assert chat["overall"]["krippendorff_alpha"]["ordinal"] is not None
