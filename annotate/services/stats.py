@@ -16,7 +16,7 @@ from annotate import schema as label_schema
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
 from annotate.services.jobs import job_create, job_handler
 from annotate.stats.agreement import agreement_report, rating_matrix
-from annotate.stats.leaderboard import bradley_terry_bootstrap
+from annotate.stats.leaderboard import bradley_terry_bootstrap, win_rate_matrix
 from annotate.stats.raters import judge_report, majority_by_item, rater_report
 
 JOB_KIND = "compute_stats"
@@ -75,7 +75,7 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
     # The top-level tables are the campaign's main criterion: `overall` when there is one.
     main = next((k for k in keys if k.name == label_schema.OVERALL), keys[0])
     human_main, annotators, judge_rows, confusion = people[main.name]
-    leaderboards: dict[str, list[dict]] = {"human": [], "judge": [], "hybrid": []}
+    leaderboards: dict = {"human": [], "judge": [], "hybrid": [], "win_rates": {"models": [], "rates": []}}
     if main.pairwise:
         leaderboards = _leaderboards(campaign, items, human_main, main, bootstrap, seed)
     return {
@@ -181,7 +181,7 @@ def _leaderboards(
     models = items.set_index("item")[["model_a", "model_b"]]
     models = models[(models["model_a"] != "") & (models["model_b"] != "")]
     if models.empty:
-        return {"human": [], "judge": [], "hybrid": []}
+        return {"human": [], "judge": [], "hybrid": [], "win_rates": {"models": [], "rates": []}}
 
     def comparisons(outcomes: pd.Series) -> pd.DataFrame:
         joined = pd.DataFrame({"item": outcomes.index, "outcome": outcomes.to_numpy()}).join(models, on="item")
@@ -201,10 +201,17 @@ def _leaderboards(
         dtype=float,
     )
     final = majority_by_item(humans, pairwise=True).dropna().combine_first(verdicts)
+    final_comparisons = comparisons(final)
+    rates = win_rate_matrix(final_comparisons) if not final_comparisons.empty else pd.DataFrame()
     return {
         "human": _leaderboard(comparisons(per_label), bootstrap, seed),
         "judge": _leaderboard(comparisons(verdicts), bootstrap, seed),
-        "hybrid": _leaderboard(comparisons(final), bootstrap, seed),
+        "hybrid": _leaderboard(final_comparisons, bootstrap, seed),
+        # Row model's share of wins against the column model over the final labels (ties half; null: never met).
+        "win_rates": {
+            "models": [str(m) for m in rates.index],
+            "rates": [[None if pd.isna(v) else round(float(v), 4) for v in row] for row in rates.to_numpy()],
+        },
     }
 
 

@@ -89,6 +89,9 @@ def test_the_judges_leaderboard_comes_from_their_verdicts_and_fills_the_final_on
     # Items nobody labelled take the judges' verdict in the final labels; humans' items keep theirs.
     assert "delta" in {row["model"] for row in snapshot["leaderboard"]}
     assert "delta" not in {row["model"] for row in snapshot["leaderboards"]["human"]}
+    rates = snapshot["leaderboards"]["win_rates"]
+    delta, alpha = rates["models"].index("delta"), rates["models"].index("alpha")
+    assert rates["rates"][alpha][delta] == 1.0 and rates["rates"][delta][alpha] == 0.0  # +1: B (alpha) won
 
 
 def test_a_campaign_without_labels_gives_notes_not_errors():
