@@ -46,7 +46,9 @@ def page(browser):
 
 def login(page, live_server, user, password="pw-for-tests-123"):
     page.goto(f"{live_server.url}/accounts/login/")
-    page.keyboard.type(user.username)  # the username box has autofocus
+    # The username box has autofocus; typing before the browser applied it would lose keystrokes.
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    page.keyboard.type(user.username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     page.keyboard.press("Enter")
