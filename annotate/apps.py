@@ -10,4 +10,4 @@ class AnnotateConfig(AppConfig):
 
     def ready(self) -> None:
         # Job kinds must be known to the web process (to create jobs) and the worker (to run them).
-        from annotate.services import job_handlers, stats  # noqa: F401
+        from annotate.services import exports, job_handlers, stats  # noqa: F401

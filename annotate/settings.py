@@ -161,6 +161,9 @@ TANDEM_JUDGE_SHARD_MIN = env_int("TANDEM_JUDGE_SHARD_MIN", 2000)
 TANDEM_STATS_DEBOUNCE_SECONDS = env_int("TANDEM_STATS_DEBOUNCE_SECONDS", 30)
 TANDEM_STATS_BOOTSTRAP = env_int("TANDEM_STATS_BOOTSTRAP", 1000)
 
+# --- Exports ----------------------------------------------------------------------------------
+TANDEM_EXPORT_DIR = Path(os.environ.get("TANDEM_EXPORT_DIR") or VAR_DIR / "exports")
+
 # --- Imports ----------------------------------------------------------------------------------
 TANDEM_IMPORT_MAX_ROW_BYTES = env_int("TANDEM_IMPORT_MAX_ROW_BYTES", 1024 * 1024)
 TANDEM_IMPORT_MAX_FILE_BYTES = env_int("TANDEM_IMPORT_MAX_FILE_BYTES", 2 * 1024 * 1024 * 1024)

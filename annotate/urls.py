@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotate.views import annotate as annotate_views
+from annotate.views import exports as export_views
 from annotate.views import stats as stats_views
 from annotate.views.health import healthz
 from annotate.views.home import home
@@ -20,6 +21,10 @@ urlpatterns = [
     path("c/<slug:slug>/annotate/<int:assignment_id>/heartbeat/", annotate_views.heartbeat, name="annotate-heartbeat"),
     path("c/<slug:slug>/labels/", annotate_views.recent_labels, name="annotate-recent"),
     path("c/<slug:slug>/labels/<int:annotation_id>/", annotate_views.label_edit, name="annotate-label-edit"),
+    path("c/<slug:slug>/exports/", export_views.exports_page, name="campaign-exports"),
+    path("c/<slug:slug>/exports/list/", export_views.exports_fragment, name="campaign-exports-list"),
+    path("c/<slug:slug>/exports/new/", export_views.export_create, name="campaign-exports-create"),
+    path("c/<slug:slug>/exports/<int:export_id>/delete/", export_views.export_remove, name="campaign-exports-delete"),
     path("c/<slug:slug>/stats/", stats_views.stats_page, name="campaign-stats"),
     path("c/<slug:slug>/stats/recompute/", stats_views.stats_recompute, name="campaign-stats-recompute"),
     path("c/<slug:slug>/judges/", routing_views.judges_page, name="campaign-judges"),

@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "annotate_flow": "bench.annotate_flow",
     "judge_throughput": "bench.judge_throughput",
     "stats_agreement": "bench.stats_agreement",
+    "export_dataset": "bench.export_dataset",
 }
 
 

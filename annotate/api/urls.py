@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import annotating, judges, stats, views
+from . import annotating, exports, judges, stats, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -22,6 +22,9 @@ urlpatterns = [
     path("annotations/<int:pk>/", annotating.MyLabelView.as_view(), name="api-my-label"),
     path("campaigns/<str:ref>/stats/", stats.CampaignStats.as_view(), name="api-stats"),
     path("campaigns/<str:ref>/stats/history/", stats.CampaignStatsHistory.as_view(), name="api-stats-history"),
+    path("campaigns/<str:ref>/exports/", exports.CampaignExports.as_view(), name="api-exports"),
+    path("exports/<int:pk>/", exports.ExportDetail.as_view(), name="api-export"),
+    path("exports/<int:pk>/files/<str:name>", exports.ExportFile.as_view(), name="api-export-file"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
     path("jobs/<int:pk>/cancel/", judges.JobCancel.as_view(), name="api-job-cancel"),

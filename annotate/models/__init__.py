@@ -3,6 +3,7 @@
 from .annotations import Annotation, AnnotationRevision
 from .assignments import Assignment
 from .campaigns import Campaign
+from .exports import DatasetExport
 from .items import Item
 from .jobs import Job
 from .judges import Judge, JudgeVerdict
@@ -14,6 +15,7 @@ __all__ = [
     "AnnotationRevision",
     "Assignment",
     "Campaign",
+    "DatasetExport",
     "Item",
     "Job",
     "Judge",
