@@ -1,0 +1,154 @@
+"""Routing features of a pairwise item: lengths, response overlap, metadata tags and judge signals."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from routing.judges.verdicts import aggregate_judgments, consistency
+
+OVERALL = "overall"
+WORD_RE = re.compile(r"\w+")
+
+TEXT_FEATURES = (
+    "prompt_chars",
+    "prompt_tokens",
+    "response_a_chars",
+    "response_b_chars",
+    "response_a_tokens",
+    "response_b_tokens",
+    "length_diff_chars",
+    "length_diff_tokens",
+    "length_ratio",
+    "lexical_overlap",
+)
+JUDGE_FEATURES = ("judge_flipped", "judges_disagree", "judge_confidence", "judge_parse_failure", "judge_tie")
+
+
+def _text(value: object) -> str:
+    """A prompt is text or a list of chat messages; messages count by their content."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Sequence):
+        return "\n".join(str(m.get("content", "")) if isinstance(m, Mapping) else str(m) for m in value)
+    return "" if value is None else str(value)
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+def metadata_tags(metadata: Mapping | None) -> set[str]:
+    """An item's metadata as "key=value" tags; a list value gives one tag per element."""
+    tags: set[str] = set()
+    for key, value in (metadata or {}).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        tags.update(f"{key}={v}" for v in values if isinstance(v, str | int | float | bool))
+    return tags
+
+
+def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
+    """What the judges say about one item, in the routing_eval row shape (`judge_labels` of the issue).
+
+    Per judge, both orders are combined with `consistency` (opposite sides give a tie); a judge whose label
+    in either order is null failed to parse. The judges' labels are then combined by `aggregate_judgments`
+    (majority). Returns:
+      label: the aggregate {"overall": int} or None (every judge failed, or the judges split evenly);
+      flipped: some judge's verdict changed side when the order was swapped;
+      disagree: the judges' labels point different ways (A / tie / B);
+      parse_failure: some judge's output (in either order) did not parse;
+      tie: the aggregate is a tie;
+      confidence: the lowest `confidence` a judge reported (a logprob confidence), None when none did.
+    """
+    per_judge: list[dict[str, int] | None] = []
+    flipped = parse_failure = False
+    confidences = [float(j["confidence"]) for j in judge_labels if j.get("confidence") is not None]
+    for judge in judge_labels:
+        label = judge.get("label")
+        swapped_present = "label_swapped" in judge
+        swapped = judge.get("label_swapped")
+        if label is None or (swapped_present and swapped is None):
+            parse_failure = True
+            per_judge.append(None)
+            continue
+        if swapped is None:
+            per_judge.append(dict(label))
+            continue
+        both = consistency(label, swapped)
+        flipped = flipped or bool(both.flipped)
+        per_judge.append(both.aggregate)
+    combined = aggregate_judgments([(label, None) for label in per_judge])
+    directions = {_sign(label[OVERALL]) for label in per_judge if label is not None}
+    aggregate = combined.label
+    return {
+        "label": aggregate,
+        "flipped": flipped,
+        "disagree": len(directions) > 1,
+        "parse_failure": parse_failure or aggregate is None,
+        "tie": aggregate is not None and aggregate[OVERALL] == 0,
+        "confidence": min(confidences) if confidences else None,
+    }
+
+
+def item_features(
+    item: Mapping, judge_signals: Mapping | None = None, *, vocabulary: Sequence[str] = ()
+) -> dict[str, float]:
+    """Features of one item: text lengths, response overlap, one-hot metadata tags, judge signals.
+
+    Tokens are whitespace-separated words; lexical overlap is the Jaccard index of the two responses'
+    lower-cased word sets (1 when both are empty). `vocabulary` lists the "key=value" tags
+    (`metadata_tags`) that get a `tag:<tag>` column. Judge signals (`judge_signals`) become 0/1 columns;
+    an unknown confidence counts as 1 so that only a reported low confidence raises uncertainty.
+    """
+    prompt = _text(item.get("prompt"))
+    response_a, response_b = _text(item.get("response_a")), _text(item.get("response_b"))
+    tokens_a, tokens_b = len(response_a.split()), len(response_b.split())
+    words_a, words_b = set(WORD_RE.findall(response_a.lower())), set(WORD_RE.findall(response_b.lower()))
+    union = words_a | words_b
+    features = {
+        "prompt_chars": float(len(prompt)),
+        "prompt_tokens": float(len(prompt.split())),
+        "response_a_chars": float(len(response_a)),
+        "response_b_chars": float(len(response_b)),
+        "response_a_tokens": float(tokens_a),
+        "response_b_tokens": float(tokens_b),
+        "length_diff_chars": float(abs(len(response_a) - len(response_b))),
+        "length_diff_tokens": float(abs(tokens_a - tokens_b)),
+        # shorter over longer: 1 for equal lengths, symmetric in A and B, and defined for empty responses
+        "length_ratio": min(tokens_a, tokens_b) / max(tokens_a, tokens_b) if max(tokens_a, tokens_b) else 1.0,
+        "lexical_overlap": len(words_a & words_b) / len(union) if union else 1.0,
+    }
+    tags = metadata_tags(item.get("metadata"))
+    features.update({f"tag:{tag}": float(tag in tags) for tag in vocabulary})
+    signals = judge_signals or {}
+    confidence = signals.get("confidence")
+    features.update(
+        {
+            "judge_flipped": float(bool(signals.get("flipped"))),
+            "judges_disagree": float(bool(signals.get("disagree"))),
+            "judge_confidence": 1.0 if confidence is None else float(confidence),
+            "judge_parse_failure": float(bool(signals.get("parse_failure"))),
+            "judge_tie": float(bool(signals.get("tie"))),
+        }
+    )
+    return features
+
+
+def feature_names(vocabulary: Sequence[str] = ()) -> list[str]:
+    """The columns of `feature_matrix`, in order."""
+    return [*TEXT_FEATURES, *(f"tag:{tag}" for tag in vocabulary), *JUDGE_FEATURES]
+
+
+def feature_matrix(
+    items: Sequence[Mapping], signals: Sequence[Mapping | None] | None = None, *, vocabulary: Sequence[str] = ()
+) -> tuple[np.ndarray, list[str]]:
+    """`item_features` of every item as an items × features array, with the column names."""
+    names = feature_names(vocabulary)
+    signals = signals if signals is not None else [None] * len(items)
+    if len(signals) != len(items):
+        raise ValueError(f"{len(items)} items but {len(signals)} judge signals")
+    rows = [item_features(item, sig, vocabulary=vocabulary) for item, sig in zip(items, signals, strict=True)]
+    matrix = np.array([[row[name] for name in names] for row in rows], dtype=float).reshape(len(rows), len(names))
+    return matrix, names

@@ -1,0 +1,126 @@
+"""Routing policies: budgets, determinism, the uncertainty order, the learned policy and the calibration slice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from routing import policies
+
+
+@pytest.mark.parametrize(
+    ("n", "budget", "expected"),
+    [(10, 0.25, 3), (10, 0.0, 0), (10, 1.0, 10), (10, 3, 3), (10, 50, 10), (0, 0.5, 0), (7, 0.5, 4), (4, 1, 1)],
+)
+def test_budget_count(n, budget, expected):
+    assert policies.budget_count(n, budget) == expected
+
+
+@pytest.mark.parametrize("budget", [-1, -0.1, 1.5, True])
+def test_budget_count_rejects_nonsense(budget):
+    with pytest.raises(ValueError):
+        policies.budget_count(10, budget)
+
+
+@given(
+    n=st.integers(0, 200),
+    budget=st.one_of(st.integers(0, 300), st.floats(0, 1)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_policy_spends_exactly_the_budget(n, budget, seed):
+    k = policies.budget_count(n, budget)
+    assert k <= n
+    scores = np.random.default_rng(seed).integers(0, 3, n)
+    for routed in (
+        policies.random_policy(n, budget, seed),
+        policies.judge_uncertainty(scores, budget, seed=seed),
+        policies.route_top(scores, budget, seed=seed),
+    ):
+        assert len(routed) == n
+        assert routed.count("human") == k
+        assert routed.count("llm") == n - k
+
+
+def test_random_policy_is_deterministic_by_seed():
+    assert policies.random_policy(100, 0.3, 7) == policies.random_policy(100, 0.3, 7)
+    assert policies.random_policy(100, 0.3, 7) != policies.random_policy(100, 0.3, 8)
+
+
+def test_uncertainty_order_is_flip_disagreement_parse_failure_tie_confidence():
+    ranked = [
+        {"flipped": True},
+        {"disagree": True, "parse_failure": True, "tie": True, "confidence": 0.0},
+        {"parse_failure": True, "tie": True, "confidence": 0.0},
+        {"tie": True, "confidence": 0.0},
+        {"confidence": 0.2},
+        {"confidence": 0.9},
+        {},
+    ]
+    scores = [policies.uncertainty_score(s) for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert len(set(scores)) == len(scores)
+
+
+def test_judge_uncertainty_sends_flipped_items_first():
+    signals = [{"tie": True}, {"flipped": True}, {"confidence": 0.1}, {"flipped": True}, {"disagree": True}, {}]
+    scores = [policies.uncertainty_score(s) for s in signals]
+    assert policies.judge_uncertainty(scores, 2) == ["llm", "human", "llm", "human", "llm", "llm"]
+    assert policies.judge_uncertainty(scores, 3)[4] == "human"
+
+
+def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Judges err mostly on long responses of similar length (the first two columns); the rest is noise."""
+    rng = np.random.default_rng(seed)
+    long_similar = rng.random(n) < 0.25
+    length = np.where(long_similar, rng.normal(800, 100, n), rng.normal(200, 80, n))
+    ratio = np.where(long_similar, rng.uniform(0.85, 1.0, n), rng.uniform(0.2, 0.9, n))
+    X = np.column_stack([length, ratio, rng.normal(size=n), rng.normal(size=n)])
+    wrong = (rng.random(n) < np.where(long_similar, 0.6, 0.05)).astype(int)
+    return X, wrong
+
+
+def test_learned_finds_judge_errors_better_than_random():
+    train_X, train_y = _synthetic(400, 0)
+    X, wrong = _synthetic(400, 1)
+    names = ["response_tokens", "length_ratio", "noise_1", "noise_2"]
+    result = policies.learned(train_X, train_y, X, 0.25, feature_names=names)
+    assert result.destinations.count("human") == 100
+    assert result.probabilities.shape == (400,) and ((result.probabilities >= 0) & (result.probabilities <= 1)).all()
+    caught_learned = sum(w for w, d in zip(wrong, result.destinations, strict=True) if d == "human")
+    caught_random = np.mean(
+        [
+            sum(w for w, d in zip(wrong, policies.random_policy(400, 0.25, seed), strict=True) if d == "human")
+            for seed in range(20)
+        ]
+    )
+    assert caught_learned > 2 * caught_random
+    assert list(result.importances)[0] in ("response_tokens", "length_ratio")
+    assert result.importances["response_tokens"] > 0
+
+
+def test_learned_is_deterministic():
+    train_X, train_y = _synthetic(200, 0)
+    X, _ = _synthetic(50, 1)
+    first = policies.learned(train_X, train_y, X, 10, seed=3)
+    again = policies.learned(train_X, train_y, X, 10, seed=3)
+    assert first.destinations == again.destinations
+    np.testing.assert_array_equal(first.probabilities, again.probabilities)
+
+
+def test_learned_without_both_classes_spends_the_budget_at_random():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    result = policies.learned(X, np.zeros(30), X[:10], 0.5)
+    assert result.destinations.count("human") == 5
+    assert (result.probabilities == 0).all()
+    assert result.importances == {}
+
+
+def test_calibration_slice_goes_to_both():
+    indices = policies.calibration_slice(200, 0.05, seed=1)
+    assert len(indices) == 10 and len(set(indices.tolist())) == 10
+    np.testing.assert_array_equal(indices, policies.calibration_slice(200, 0.05, seed=1))
+    routed = policies.with_calibration(policies.all_llm(200), indices)
+    assert [i for i, d in enumerate(routed) if d == "both"] == indices.tolist()
+    assert routed.count("llm") == 190
