@@ -1,0 +1,38 @@
+"""`manage.py routing_eval`: JSONL rows or an LLMBar directory in, the evaluation as JSON out; bad input
+named by file, line and field."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+LLMBAR = Path(__file__).resolve().parent.parent / "data" / "llmbar" / "natural"
+
+
+def test_an_llmbar_directory_gives_the_authors_all_llm_accuracy(tmp_path, capsys):
+    directory = tmp_path / "natural"
+    directory.mkdir()
+    shutil.copy(LLMBAR / "gpt4-swap-result.json", directory / "gpt4-swap-result.json")
+    # The result file repeats each instance (input, outputs, label): it stands in for dataset.json here.
+    shutil.copy(LLMBAR / "gpt4-swap-result.json", directory / "dataset.json")
+    call_command("routing_eval", str(directory), "--budgets", "0,0.25", "--repeats", "3", "--json")
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_items"] == 100
+    assert result["all_llm"]["accuracy"] == pytest.approx(0.93)  # LLMBar natural, gpt4 swap: correct_both
+    assert set(result["policies"]) == {"random", "judge_uncertainty", "learned"}
+    assert result["oracle"]["0.25"]["accuracy"] >= result["policies"]["random"]["0.25"]["accuracy"]
+
+
+def test_bad_rows_are_named_by_line_and_field(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": "a", "human_labels": [], "judge_labels": []}\n{"id": "b", "human_labels": 3}\n')
+    with pytest.raises(CommandError, match=r"rows.jsonl, line 2, field 'human_labels'"):
+        call_command("routing_eval", str(path))
+    path.write_text("{not json\n")
+    with pytest.raises(CommandError, match="line 1: not JSON"):
+        call_command("routing_eval", str(path))
+    with pytest.raises(CommandError, match="--policies: unknown oracle"):
+        call_command("routing_eval", str(LLMBAR), "--policies", "oracle")
