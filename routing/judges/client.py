@@ -65,14 +65,14 @@ def api_key(judge: Judge) -> str:
     return "no-key"
 
 
-def judge_client(judge: Judge, *, aiohttp: bool = True) -> openai.AsyncOpenAI:
+def judge_client(judge: Judge) -> openai.AsyncOpenAI:
     """An SDK client for the judge's endpoint; create and use it on one event loop."""
     return openai.AsyncOpenAI(
         base_url=judge.base_url or None,
         api_key=api_key(judge),
         max_retries=0,
         timeout=float(judge.sampling.get("timeout", settings.TANDEM_JUDGE_TIMEOUT)),
-        http_client=openai.DefaultAioHttpClient() if aiohttp else None,
+        http_client=openai.DefaultAioHttpClient(),
     )
 
 

@@ -276,10 +276,16 @@ def _outcome(result, plan: Plan, campaign: Campaign, item: dict, swapped: bool, 
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _stored_keys(*, item_ids: list[int], plans: list[Plan]) -> set[tuple]:
+def _judged_by(plans: list[Plan]) -> Q:
+    """Judgments made by these judges with the prompt version each uses now."""
     condition = Q()
     for plan in plans:
         condition |= Q(judge=plan.judge, prompt_version=plan.template.version)
+    return condition
+
+
+def _stored_keys(*, item_ids: list[int], plans: list[Plan]) -> set[tuple]:
+    condition = _judged_by(plans)
     return set(
         Annotation.objects.filter(condition, item_id__in=item_ids, source=Annotation.Source.JUDGE).values_list(
             "item_id", "judge_id", "position_swapped", "sample_index"
@@ -310,9 +316,7 @@ def money(value) -> Decimal:
 
 def _stored_count(*, campaign: Campaign, plans: list[Plan], scope: str) -> tuple[int, Decimal]:
     items = run_items(campaign=campaign, scope=scope)
-    condition = Q()
-    for plan in plans:
-        condition |= Q(judge=plan.judge, prompt_version=plan.template.version)
+    condition = _judged_by(plans)
     totals = Annotation.objects.filter(
         condition, campaign=campaign, source=Annotation.Source.JUDGE, item__in=items
     ).aggregate(n=Count("id"), cost=Sum("cost"))
