@@ -1,6 +1,8 @@
 """Django admin for every model: the admin's back office until the dedicated pages cover it."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from annotate.models import (
     Annotation,
@@ -13,6 +15,7 @@ from annotate.models import (
     JudgeVerdict,
     RoutingDecision,
 )
+from routing import api as routing_api
 
 
 @admin.register(Campaign)
@@ -23,6 +26,27 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("judges",)
 
+    ROUTING_FIELDS = {"routing_policy", "human_budget", "calibration_fraction", "routing_params", "judges"}
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # judges are saved here, after the campaign
+        if change and self.ROUTING_FIELDS & set(form.changed_data):
+            routing_api.routing_changed(campaign=form.instance)  # a new budget or policy routes again
+
+
+class RoutingDecisionInline(admin.TabularInline):
+    """The item's routing decisions, newest first; overrides go through the routing page (they are recorded)."""
+
+    model = RoutingDecision
+    fields = ("created_at", "destination", "policy", "score", "reason", "overridden_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
@@ -31,7 +55,15 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ("external_id",)
     list_select_related = ("campaign",)
     raw_id_fields = ("campaign",)
-    readonly_fields = ("content_hash", "created_at")
+    readonly_fields = ("route", "routing_link", "content_hash", "created_at")
+    inlines = [RoutingDecisionInline]
+
+    @admin.display(description="Routing")
+    def routing_link(self, item: Item) -> str:
+        if not item.pk:
+            return "-"
+        url = reverse("campaign-routing-item", args=[item.campaign.slug, item.pk])
+        return format_html('<a href="{}">decisions and override</a>', url)
 
 
 @admin.register(Annotation)

@@ -129,6 +129,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # takes the application database's write lock.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# The queue tasks go to, and that `celery worker` (without -Q) takes them from.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -159,6 +161,8 @@ TANDEM_JUDGE_SHARD_MIN = env_int("TANDEM_JUDGE_SHARD_MIN", 2000)
 # --- Statistics -------------------------------------------------------------------------------
 # After new labels a campaign's statistics are recomputed at most once per this many seconds.
 TANDEM_STATS_DEBOUNCE_SECONDS = env_int("TANDEM_STATS_DEBOUNCE_SECONDS", 30)
+# A learned routing policy retrains on new human labels and reroutes at most this often.
+TANDEM_ROUTE_RELEARN_SECONDS = env_int("TANDEM_ROUTE_RELEARN_SECONDS", 600)
 TANDEM_STATS_BOOTSTRAP = env_int("TANDEM_STATS_BOOTSTRAP", 1000)
 
 # --- Exports ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "judge_throughput": "bench.judge_throughput",
     "stats_agreement": "bench.stats_agreement",
     "export_dataset": "bench.export_dataset",
+    "route_campaign": "bench.route_campaign",
 }
 
 

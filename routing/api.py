@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from annotate.models import Campaign, Item, RoutingDecision
+from annotate.models import Campaign, Item, Job, RoutingDecision
 
 # Policies that need no judge signal decide as soon as an item arrives.
 STATIC_DESTINATIONS = {
@@ -52,3 +52,87 @@ def route_new_items(*, campaign: Campaign, since: datetime) -> int:
             [*values, campaign.pk, destination, since],
         )
         return written + cursor.rowcount
+
+
+def items_imported(*, campaign: Campaign) -> None:
+    """After an import: a routing pass when the policy routes more than statically (or calibrates)."""
+    from routing.router import route_request
+
+    if campaign.routing_policy not in STATIC_DESTINATIONS or campaign.judges.filter(active=True).exists():
+        route_request(campaign=campaign)
+
+
+def routing_changed(*, campaign: Campaign) -> None:
+    """After an admin changed the policy, budget or calibration slice: route again."""
+    from routing.router import route_request
+
+    route_request(campaign=campaign)
+
+
+def routing_forecast(*, campaign: Campaign) -> dict:
+    """Expected agreement with human consensus at the campaign's budget (routing/forecast.py)."""
+    from routing.forecast import routing_forecast as forecast
+
+    return forecast(campaign=campaign)
+
+
+def labels_changed(*, campaign: Campaign) -> None:
+    """After new human labels: a learned policy retrains and reroutes, at most once per
+    TANDEM_ROUTE_RELEARN_SECONDS (a pass reads every item; labels arrive every second)."""
+    from django.conf import settings
+
+    from routing.router import last_pass, route_request
+
+    if campaign.routing_policy != Campaign.RoutingPolicy.LEARNED:
+        return
+    previous = last_pass(campaign)
+    if (
+        previous is not None
+        and (timezone.now() - previous.created_at).total_seconds() < settings.TANDEM_ROUTE_RELEARN_SECONDS
+    ):
+        return
+    route_request(campaign=campaign, start_judges=False)
+
+
+def routing_status(*, campaign: Campaign) -> dict:
+    """The campaign's routing at a glance: settings, items per destination, the last pass, the forecast."""
+    from annotate.models import StatsSnapshot
+    from routing.router import _summary_counts, last_pass
+
+    snapshot = StatsSnapshot.objects.filter(campaign=campaign).first()
+    previous = last_pass(campaign)
+    return {
+        "policy": campaign.routing_policy,
+        "human_budget": campaign.human_budget,
+        "calibration_fraction": campaign.calibration_fraction,
+        "routing_params": campaign.routing_params,
+        "destinations": _summary_counts(campaign),
+        "last_pass": previous,
+        "forecast": (snapshot.payload.get("routing") if snapshot else None),
+    }
+
+
+def route_start(*, campaign: Campaign, created_by=None) -> Job:
+    """Queue a routing pass; ValueError when the policy cannot run as configured."""
+    from routing.router import route_start as start
+
+    return start(campaign=campaign, created_by=created_by)
+
+
+def route_override(*, item: Item, destination: str, user, reason: str = "") -> RoutingDecision:
+    """An admin's decision for one item, kept by later passes (ValueError on a bad destination)."""
+    from routing.router import route_override as override
+
+    return override(item=item, destination=destination, user=user, reason=reason)
+
+
+def item_decisions(*, item: Item, limit: int = 50) -> list[RoutingDecision]:
+    """The item's decisions, newest first."""
+    return list(RoutingDecision.objects.filter(item=item).select_related("overridden_by")[:limit])
+
+
+def route_now(*, campaign: Campaign) -> dict:
+    """A routing pass in this process, starting no judge run (the demo: its judge labels are imported)."""
+    from routing.router import route_campaign
+
+    return route_campaign(campaign=campaign, start_judges=False)

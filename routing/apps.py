@@ -8,5 +8,6 @@ class RoutingConfig(AppConfig):
     verbose_name = "Tandem routing"
 
     def ready(self) -> None:
-        # Registers the judge-run job handler in every process that runs jobs.
+        # Registers the judge-run and routing-pass job handlers in every process that runs jobs.
+        from routing import router  # noqa: F401
         from routing.judges import runs  # noqa: F401

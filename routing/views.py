@@ -1,18 +1,22 @@
-"""The campaign's judges page (campaign admins): its judges, their cost so far, and judge runs with a
-live progress bar (htmx polling), started and cancelled from the page."""
+"""The campaign's judges and routing pages (campaign admins): judges, their cost so far and judge runs
+with a live progress bar (htmx polling); the routing policy and budget, routing passes, the features
+that make human labels worth their cost, and each item's decisions with an override."""
 
 from __future__ import annotations
 
+import math
 import os
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import transaction
 from django.db.models import Avg, Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.models import Annotation, Campaign, Job
+from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import job_cancel
+from routing.api import item_decisions, route_override, route_start, routing_changed, routing_status
 from routing.judges.runs import JOB_KIND, SCOPES, judge_run_start
 
 RECENT_RUNS = 10
@@ -77,3 +81,164 @@ def run_cancel(request, slug: str, job_id: int):
     campaign = get_object_or_404(Campaign, slug=slug)
     job_cancel(job=get_object_or_404(Job, pk=job_id, campaign=campaign, kind=JOB_KIND))
     return render(request, "routing/_runs.html", _runs_context(campaign))
+
+
+# --- the routing page ------------------------------------------------------------------------------
+
+RECENT_DECISIONS = 50
+FEATURE_WORDS = {
+    "prompt_chars": "long prompts (characters)",
+    "prompt_tokens": "long prompts (words)",
+    "response_a_chars": "long response A (characters)",
+    "response_b_chars": "long response B (characters)",
+    "response_a_tokens": "long response A (words)",
+    "response_b_tokens": "long response B (words)",
+    "length_diff_chars": "responses of different length (characters)",
+    "length_diff_tokens": "responses of different length (words)",
+    "length_ratio": "responses of similar length",
+    "lexical_overlap": "responses sharing their words",
+    "embedding_similarity": "responses meaning the same (embeddings)",
+    "judge_flipped": "the verdict flips when the order is swapped",
+    "judges_disagree": "the judges disagree",
+    "judge_confidence": "confident judges",
+    "judge_parse_failure": "a judge's answer did not parse",
+    "judge_tie": "the judges call a tie",
+    "judge_uncertainty": "judge uncertainty (combined)",
+}
+
+
+def feature_words(name: str) -> str:
+    """A feature's name as a phrase for the campaign page ("tag:safety=high" → "metadata safety = high")."""
+    if name.startswith("tag:"):
+        key, _, value = name[4:].partition("=")
+        return f"metadata {key} = {value}"
+    return FEATURE_WORDS.get(name, name.replace("_", " "))
+
+
+def _routing_context(campaign: Campaign) -> dict:
+    status = routing_status(campaign=campaign)
+    previous = status["last_pass"]
+    learned = ((previous.result or {}).get("learned") if previous else None) or {}
+    importances = [
+        {"feature": name, "words": feature_words(name), "weight": weight, "width": 0}
+        for name, weight in (learned.get("importances") or {}).items()
+    ]
+    largest = max((abs(row["weight"]) for row in importances), default=0) or 1
+    for row in importances:
+        row["width"] = round(100 * abs(row["weight"]) / largest)
+    return {
+        "campaign": campaign,
+        "status": status,
+        "last_pass": previous,
+        "learned": learned,
+        "importances": importances,
+        "polling": previous is not None and previous.state in Job.ACTIVE_STATES,
+    }
+
+
+@staff_member_required
+@require_GET
+def routing_page(request, slug: str):
+    campaign = get_object_or_404(Campaign, slug=slug)
+    decisions = RoutingDecision.objects.filter(campaign=campaign).select_related("item", "overridden_by")[
+        :RECENT_DECISIONS
+    ]
+    return render(
+        request,
+        "routing/routing.html",
+        {**_routing_context(campaign), "decisions": decisions, "policies": Campaign.RoutingPolicy.choices},
+    )
+
+
+@staff_member_required
+@require_GET
+def routing_pass_fragment(request, slug: str):
+    campaign = get_object_or_404(Campaign, slug=slug)
+    return render(request, "routing/_pass.html", _routing_context(campaign))
+
+
+@staff_member_required
+@require_POST
+def routing_route(request, slug: str):
+    campaign = get_object_or_404(Campaign, slug=slug)
+    try:
+        route_start(campaign=campaign, created_by=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("campaign-routing", slug=campaign.slug)
+
+
+_INVALID = object()
+
+
+def _number(text: str):
+    """A form's number: None when empty, _INVALID when not a finite number."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return _INVALID
+    return value if math.isfinite(value) else _INVALID
+
+
+@staff_member_required
+@require_POST
+def routing_settings(request, slug: str):
+    """The policy, budget and calibration slice from the page's form; a routing pass follows."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    policy = request.POST.get("routing_policy", campaign.routing_policy)
+    budget = _number(request.POST.get("human_budget", ""))
+    fraction = _number(request.POST.get("calibration_fraction", ""))
+    problem = ""
+    if policy not in Campaign.RoutingPolicy.values:
+        problem = f"Policy: choose one of {', '.join(Campaign.RoutingPolicy.values)}."
+    elif budget is _INVALID or (budget is not None and budget < 0):
+        problem = "Human budget: a fraction (up to 1) or a count of items (more than 1), or empty for no limit."
+    elif fraction is _INVALID or fraction is None or not 0 <= fraction <= 1:
+        problem = "Calibration slice: a fraction from 0 to 1."
+    if problem:
+        messages.error(request, problem)
+        return redirect("campaign-routing", slug=campaign.slug)
+    with transaction.atomic():
+        campaign.routing_policy, campaign.human_budget, campaign.calibration_fraction = policy, budget, fraction
+        campaign.save(update_fields=["routing_policy", "human_budget", "calibration_fraction", "updated_at"])
+        routing_changed(campaign=campaign)
+    messages.success(request, "Routing settings saved; a routing pass is queued.")
+    return redirect("campaign-routing", slug=campaign.slug)
+
+
+@staff_member_required
+@require_GET
+def routing_item(request, slug: str, item_id: int):
+    """One item as the admin sees it: its content, route, labels so far and every routing decision."""
+    campaign = get_object_or_404(Campaign, slug=slug)
+    item = get_object_or_404(Item, pk=item_id, campaign=campaign)
+    return render(
+        request,
+        "routing/item.html",
+        {
+            "campaign": campaign,
+            "item": item,
+            "decisions": item_decisions(item=item),
+            "destinations": RoutingDecision.Destination.choices,
+            "verdict": JudgeVerdict.objects.filter(item=item).first(),
+        },
+    )
+
+
+@staff_member_required
+@require_POST
+def routing_item_override(request, slug: str, item_id: int):
+    campaign = get_object_or_404(Campaign, slug=slug)
+    item = get_object_or_404(Item, pk=item_id, campaign=campaign)
+    try:
+        route_override(
+            item=item, destination=request.POST.get("destination", ""), user=request.user,
+            reason=request.POST.get("reason", ""),
+        )  # fmt: skip
+        messages.success(request, f"Item {item.external_id} now goes to {item.route}; later passes keep it there.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("campaign-routing-item", slug=campaign.slug, item_id=item.pk)

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import annotating, exports, judges, stats, views
+from . import annotating, exports, judges, routing, stats, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -32,4 +32,7 @@ urlpatterns = [
     path("judges/<int:pk>/", judges.JudgeDetail.as_view(), name="api-judge"),
     path("judges/<int:pk>/probe/", judges.JudgeProbe.as_view(), name="api-judge-probe"),
     path("campaigns/<str:ref>/judge-runs/", judges.JudgeRunStart.as_view(), name="api-judge-runs"),
+    path("campaigns/<str:ref>/routing/", routing.CampaignRouting.as_view(), name="api-routing"),
+    path("campaigns/<str:ref>/route/", routing.CampaignRoute.as_view(), name="api-route"),
+    path("items/<int:pk>/routing/", routing.ItemRouting.as_view(), name="api-item-routing"),
 ]

@@ -1,4 +1,5 @@
-"""The demo campaign: LLMBar "Natural" with GPT-4's verdicts as an imported judge, and demo users."""
+"""The demo campaign: LLMBar "Natural" with GPT-4's verdicts as an imported judge, routed by judge
+uncertainty (humans get the half of the items GPT-4 is least sure of), and demo users."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.db import transaction
 
 from annotate.models import Campaign
 from annotate.schema import preset
+from routing.api import route_now
 
 from .campaigns import campaign_create
 from .imports import annotations_import, items_import
@@ -109,9 +111,13 @@ def demo_load(*, password: str) -> dict:
             preset="simple-pairwise",
             overlap=3,
             guidelines=GUIDELINES,
+            human_budget=0.5,
         )
+        # Humans label the half of the items GPT-4 is least sure of (and a 10 % calibration slice).
         campaign.state = Campaign.State.ACTIVE
-        campaign.save(update_fields=["state"])
+        campaign.routing_policy = Campaign.RoutingPolicy.JUDGE_UNCERTAINTY
+        campaign.calibration_fraction = 0.1
+        campaign.save(update_fields=["state", "routing_policy", "calibration_fraction"])
     dataset_path = DEMO_DIR / "dataset.json"
     with dataset_path.open("rb") as stream:
         items = items_import(campaign=campaign, stream=stream, filename=str(dataset_path))
@@ -121,9 +127,11 @@ def demo_load(*, password: str) -> dict:
     payload = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
     labels = annotations_import(campaign=campaign, stream=io.BytesIO(payload), filename="gpt4-vanilla-result.json")
     users = demo_users_ensure(password=password)
+    routing = route_now(campaign=campaign)
     return {
         "campaign": {"id": campaign.pk, "slug": campaign.slug},
         "items": items.as_dict(),
         "judge_labels": labels.as_dict(),
+        "routing": {"policy": routing["policy"], "destinations": routing["destinations"]},
         "users": users,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -150,6 +151,20 @@ class _ProgressWriter:
         if self.executor:
             self.executor.submit(connections.close_all).result()
             self.executor.shutdown()
+
+
+def job_wait(*, job: Job, timeout: float = 0, poll: float = 0.5, on_progress=None) -> Job:
+    """Wait for a job a worker runs to end; TimeoutError after `timeout` seconds (0: no limit; the job keeps
+    running). `on_progress(job)` sees each poll."""
+    began = time.monotonic()
+    while job.state in Job.ACTIVE_STATES:
+        if timeout and time.monotonic() - began > timeout:
+            raise TimeoutError(f"job {job.pk} still {job.state} after {timeout:.0f} s (it keeps running)")
+        time.sleep(poll)
+        job.refresh_from_db()
+        if on_progress is not None:
+            on_progress(job)
+    return job
 
 
 def job_cancel(*, job: Job) -> Job:

@@ -18,6 +18,7 @@ from annotate.services.jobs import job_create, job_handler
 from annotate.stats.agreement import agreement_report, rating_matrix
 from annotate.stats.leaderboard import bradley_terry_bootstrap, win_rate_matrix
 from annotate.stats.raters import judge_report, majority_by_item, rater_report
+from routing import api as routing_api
 
 JOB_KIND = "compute_stats"
 
@@ -95,6 +96,8 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         # Final labels: the human majority where humans labelled the item, else the judges' verdict.
         "leaderboard": leaderboards["hybrid"],
         "leaderboards": leaderboards,
+        # What the budget is expected to buy, measured on the calibration slice.
+        "routing": routing_api.routing_forecast(campaign=campaign),
     }
 
 
@@ -252,6 +255,7 @@ def compute_stats(job: Job, progress) -> dict:
     snapshot = stats_snapshot_create(
         campaign=job.campaign, bootstrap=job.params.get("bootstrap", settings.TANDEM_STATS_BOOTSTRAP)
     )
+    routing_api.labels_changed(campaign=job.campaign)  # a learned policy learns from the new labels
     return {"snapshot": snapshot.pk, "seconds": snapshot.seconds}
 
 

@@ -46,11 +46,12 @@ from routing.judges import client as judge_client
 from routing.judges.limits import limiter_for_loop, redis_url
 from routing.judges.templates import JudgeTemplate, template_for
 from routing.judges.verdicts import aggregate_judgments, consistency, logprob_confidence, verdict_to_item
+from routing.router import JUDGE_POLICIES, route_request
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "judge_run"
-SCOPES = ("routed", "all")
+SCOPES = ("routed", "all", "not_human")
 ITEM_CHUNK = 500
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 0.5
@@ -108,12 +109,15 @@ def judge_plans(*, campaign: Campaign, judges: list[Judge]) -> list[Plan]:
 
 
 def run_items(*, campaign: Campaign, scope: str):
-    """The items a run judges: those routed to the judges (llm or both), or every item."""
+    """The items a run judges: those routed to the judges (llm or both), every item, or every item not
+    routed to humans alone (`not_human`: what a judge-first routing policy needs verdicts on)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     items = Item.objects.filter(campaign=campaign)
     if scope == "routed":
         items = items.filter(route__in=(Item.Route.LLM, Item.Route.BOTH))
+    elif scope == "not_human":
+        items = items.filter(gold_label__isnull=True).exclude(route=Item.Route.HUMAN)
     return items
 
 
@@ -124,8 +128,10 @@ def judge_run_start(
     scope: str = "routed",
     created_by=None,
     dispatch: bool = True,
+    then_route: bool = False,
 ) -> Job:
-    """Check the run can start (judges, templates, scope), then queue it as a job."""
+    """Check the run can start (judges, templates, scope), then queue it as a job. `then_route`: a routing
+    pass follows the run (a judge-first policy waits for its verdicts)."""
     if judges is None:
         judges = list(campaign.judges.filter(active=True, imported=False))
     if not judges:
@@ -134,7 +140,7 @@ def judge_run_start(
     run_items(campaign=campaign, scope=scope)
     return job_create(
         kind=JOB_KIND,
-        params={"judges": [j.pk for j in judges], "scope": scope},
+        params={"judges": [j.pk for j in judges], "scope": scope, "then_route": then_route},
         campaign=campaign,
         created_by=created_by,
         dispatch=dispatch,
@@ -367,6 +373,8 @@ def judge_run(job: Job, progress) -> dict:
     stats["verdicts"] = judge_verdicts_update(campaign=campaign, item_ids=item_ids)
     stats["routed_to_humans"] = _route_unjudgeable(campaign=campaign, item_ids=item_ids)
     stats_request(campaign_id=campaign.pk)  # judges against humans, with the new judgments
+    if job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES:
+        route_request(campaign=campaign, start_judges=False)  # the new verdicts decide where items go
     progress(done=stats["done"], total=total)
     return _summary(stats, failures, running=False)
 

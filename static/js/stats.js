@@ -1,4 +1,4 @@
-// The statistics dashboard's two charts, drawn from JSON the page embeds (json_script): no other request.
+// The statistics dashboard's charts, drawn from JSON the page embeds (json_script): no other request.
 (function () {
   "use strict";
   function data(id) {
@@ -36,6 +36,41 @@
       });
     }
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
-  else draw();
+  function drawRouting() {
+    const routing = data("stats-routing");
+    const canvas = document.getElementById("routing-curve");
+    if (!routing || !routing.curve || !canvas || typeof Chart === "undefined") return;
+    // The campaign's policy, then random, then the ceiling (the stored JSON keeps no key order).
+    const rank = (name) => (name === routing.policy ? 0 : name === "random" ? 1 : 2);
+    const names = Object.keys(routing.curve).sort((a, b) => rank(a) - rank(b));
+    new Chart(canvas, {
+      type: "line",
+      data: {
+        datasets: names.map((name) => ({
+          label: name,
+          data: routing.curve[name].map((p) => ({ x: p.budget * 100, y: p.accuracy * 100 })),
+          borderDash: name === "oracle" ? [6, 4] : [],
+        })).concat([{
+          label: "your budget",
+          type: "scatter",
+          data: routing.expected ? [{ x: routing.budget_fraction * 100, y: routing.expected.accuracy * 100 }] : [],
+          pointRadius: 7,
+        }]),
+      },
+      options: {
+        animation: false,
+        parsing: true,
+        scales: {
+          x: { type: "linear", min: 0, max: 100, title: { display: true, text: "items routed to humans (%)" } },
+          y: { suggestedMax: 100, title: { display: true, text: "agreement with human consensus (%)" } },
+        },
+      },
+    });
+  }
+  function drawAll() {
+    draw();
+    drawRouting();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", drawAll);
+  else drawAll();
 })();

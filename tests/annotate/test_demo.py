@@ -19,6 +19,13 @@ def test_demo_loads_once_and_again_changes_nothing():
     assert second["items"]["unchanged"] == 100 and second["judge_labels"]["unchanged"] == 200
     campaign = Campaign.objects.get(slug=DEMO_SLUG)
     assert campaign.state == "active" and Item.objects.filter(campaign=campaign).count() == 100
+    # Routed by judge uncertainty: a 10 % calibration slice, then GPT-4's least certain items up to half.
+    assert first["routing"]["destinations"] == {"unrouted": 0, "human": 40, "llm": 50, "both": 10}
+    assert second["routing"] == first["routing"]
+    flipped = {a.item_id for a in Annotation.objects.filter(judge__name=DEMO_JUDGE, position_swapped=True)
+               if a.label != Annotation.objects.get(item_id=a.item_id, judge__name=DEMO_JUDGE,
+                                                    position_swapped=False).label}  # fmt: skip
+    assert not Item.objects.filter(pk__in=flipped, route="llm").exists()  # every flip goes to a human
     users = get_user_model().objects
     assert users.get(username="admin").is_staff
     assert all(users.get(username=f"annotator{i}").check_password("demo-pass-123") for i in (1, 2, 3))

@@ -43,3 +43,36 @@ def test_the_judges_page_polls_a_running_run(page, live_server):
     page.click("#runs button:has-text('Cancel')")
     page.wait_for_selector("#runs >> text=cancelled")
     assert Job.objects.get(pk=job.pk).state == "cancelled"
+
+
+def test_the_dashboard_draws_what_the_budget_buys_and_the_routing_page_polls_its_pass(page, live_server):
+    from routing.router import route_campaign
+    from tests.routing.test_router import judge_items
+
+    campaign = CampaignFactory(
+        preset_name="simple-pairwise", routing_policy="judge_uncertainty", human_budget=0.25, calibration_fraction=0.2
+    )
+    judge = JudgeFactory(imported=True)
+    campaign.judges.add(judge)
+    items = [ItemFactory(campaign=campaign, external_id=f"b{k}") for k in range(150)]
+    wrong = {k for k in range(150) if k % 5 == 0}
+    judge_items(campaign, judge, items, wrong=wrong, flipped=wrong)
+    route_campaign(campaign=campaign, start_judges=False)
+    rater = UserFactory()
+    for item in campaign.items.filter(route="both"):
+        Annotation.objects.create(item=item, campaign=campaign, source="human", annotator=rater, label={"overall": 1})
+    stats_snapshot_create(campaign=campaign, bootstrap=0)
+    login(page, live_server, AdminFactory())
+    page.goto(f"{live_server.url}/c/{campaign.slug}/stats/")
+    page.wait_for_function("() => window.Chart && Chart.getChart('routing-curve') !== undefined")
+    names = page.evaluate("Chart.getChart('routing-curve').data.datasets.map(d => d.label)")
+    assert names == ["judge_uncertainty", "random", "oracle", "your budget"]
+    assert page.evaluate("Chart.getChart('routing-curve').data.datasets[3].data[0].x") == 25
+    assert "expected to give" in page.locator("#forecast").inner_text()
+    job = Job.objects.create(kind="route", campaign=campaign, state="running")
+    page.goto(f"{live_server.url}/c/{campaign.slug}/routing/")
+    page.wait_for_selector("#routing-pass >> text=running")
+    Job.objects.filter(pk=job.pk).update(
+        state="succeeded", result={"decisions_written": 42, "calibration": {"items": 30}}
+    )
+    page.wait_for_selector("#routing-pass >> text=42 decisions written", timeout=5000)

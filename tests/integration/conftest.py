@@ -24,6 +24,7 @@ def celery_worker_process(transactional_db, tmp_path):
     celery_app.conf.task_default_queue = queue
     env = subprocess_env(connection)
     env["CELERY_BROKER_URL"] = celery_app.conf.broker_url
+    env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # jobs the worker queues (a pass starting a judge run) stay ours
     env["TANDEM_UPLOAD_DIR"] = str(tmp_path)
     log = (tmp_path / "worker.log").open("w")
     process = subprocess.Popen(

@@ -14,7 +14,7 @@ from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 
 from annotate.models import Campaign, Item
-from routing.api import initial_route, route_new_items
+from routing.api import initial_route, items_imported, route_new_items
 
 from .errors import ImportFailed, RowError, RowProblem
 from .readers import ReaderError, read_rows
@@ -143,6 +143,8 @@ def items_import(
             _record_conflicts(campaign, conflicted, report)
         # Decisions for the new items, and routes for items an earlier policy left unrouted.
         route_new_items(campaign=campaign, since=started)
+        if report.created:
+            items_imported(campaign=campaign)  # a routing pass once this commits, when the policy needs one
         if report.created >= ANALYZE_AFTER and connection.vendor == "postgresql":
             # Fresh statistics, so the annotators' queue query is planned for the real table size
             # at once instead of after autovacuum gets round to it.

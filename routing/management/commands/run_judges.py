@@ -1,13 +1,12 @@
 """`manage.py run_judges CAMPAIGN [--judge NAME] [--sync]`: run the judges, wait, print a JSON summary."""
 
 import json
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Campaign, Job, Judge
 from annotate.services.campaigns import campaign_get
-from annotate.services.jobs import job_run
+from annotate.services.jobs import job_run, job_wait
 from routing.judges.runs import SCOPES, judge_run_start
 
 
@@ -61,13 +60,13 @@ class Command(BaseCommand):
             raise CommandError(f"judge run {job.pk} ended {job.state}")
 
     def _wait(self, job: Job, timeout: float) -> Job:
-        began = time.monotonic()
-        while job.state in Job.ACTIVE_STATES:
-            if timeout and time.monotonic() - began > timeout:
-                raise CommandError(f"judge run {job.pk} still {job.state} after {timeout:.0f} s (it keeps running)")
-            time.sleep(0.5)
-            job.refresh_from_db()
+        def show(job: Job) -> None:
             if job.progress_total:
                 self.stderr.write(f"\r{job.progress_done}/{job.progress_total}", ending="")
+
+        try:
+            job = job_wait(job=job, timeout=timeout, on_progress=show)
+        except TimeoutError as exc:
+            raise CommandError(f"judge run: {exc}") from None
         self.stderr.write("")
         return job

@@ -1,0 +1,126 @@
+"""Routing through the API (campaign admins only): the campaign's policy and budget, routing passes,
+and each item's decisions with an admin override. Annotators never reach these views."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Campaign, Item, RoutingDecision
+from routing import api as routing_api
+
+from .permissions import IsCampaignAdmin
+from .serializers import JobSerializer
+from .views import campaign_for
+
+
+class RoutingSettings(serializers.Serializer):
+    routing_policy = serializers.ChoiceField(choices=Campaign.RoutingPolicy.choices, required=False)
+    human_budget = serializers.FloatField(
+        min_value=0, allow_null=True, required=False, help_text="A fraction (≤ 1) or a count of items (> 1)."
+    )
+    calibration_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
+    routing_params = serializers.DictField(required=False)
+
+    def validate_routing_params(self, value: dict) -> dict:
+        unknown = set(value) - {"train_campaigns", "auto_judge"}
+        if unknown:
+            raise serializers.ValidationError(f"unknown keys {sorted(unknown)}; known: auto_judge, train_campaigns")
+        slugs = value.get("train_campaigns", [])
+        if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
+            raise serializers.ValidationError("train_campaigns: a list of campaign slugs")
+        missing = set(slugs) - set(Campaign.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+        if missing:
+            raise serializers.ValidationError(f"train_campaigns: no campaign {sorted(missing)}")
+        if "auto_judge" in value and not isinstance(value["auto_judge"], bool):
+            raise serializers.ValidationError("auto_judge: true or false")
+        return value
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    item = serializers.IntegerField(source="item_id", read_only=True)
+    overridden_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RoutingDecision
+        fields = ("id", "item", "destination", "policy", "score", "reason", "overridden_by", "created_at")
+        read_only_fields = fields
+
+
+class OverrideInput(serializers.Serializer):
+    destination = serializers.ChoiceField(choices=RoutingDecision.Destination.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+def _status(campaign: Campaign) -> dict:
+    status_ = routing_api.routing_status(campaign=campaign)
+    previous = status_["last_pass"]
+    status_["last_pass"] = JobSerializer(previous).data if previous else None
+    return status_
+
+
+class CampaignRouting(APIView):
+    """GET the campaign's routing: policy, budget, items per destination, the last pass and what the budget
+    is expected to buy (from the calibration slice). PATCH the policy, budget or calibration slice: a
+    routing pass follows."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    def get(self, request, ref: str):
+        return Response(_status(campaign_for(request, ref)))
+
+    @extend_schema(request=RoutingSettings)
+    def patch(self, request, ref: str):
+        campaign = campaign_for(request, ref)
+        data = RoutingSettings(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            for name, value in data.validated_data.items():
+                setattr(campaign, name, value)
+            campaign.save(update_fields=[*data.validated_data, "updated_at"])
+            routing_api.routing_changed(campaign=campaign)
+        return Response(_status(campaign))
+
+
+class CampaignRoute(APIView):
+    """POST: start a routing pass now (202 with the job; 400 when the policy cannot run as configured)."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    def post(self, request, ref: str):
+        campaign = campaign_for(request, ref)
+        try:
+            job = routing_api.route_start(campaign=campaign, created_by=request.user)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ItemRouting(APIView):
+    """GET an item's routing decisions, newest first; POST {destination, reason} to override them."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    @extend_schema(responses=DecisionSerializer(many=True))
+    def get(self, request, pk: int):
+        item = get_object_or_404(Item, pk=pk)
+        decisions = routing_api.item_decisions(item=item)
+        return Response(
+            {"item": item.pk, "route": item.route, "decisions": DecisionSerializer(decisions, many=True).data}
+        )
+
+    @extend_schema(request=OverrideInput, responses={201: DecisionSerializer})
+    def post(self, request, pk: int):
+        item = get_object_or_404(Item, pk=pk)
+        data = OverrideInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            decision = routing_api.route_override(item=item, user=request.user, **data.validated_data)
+        except ValueError as exc:
+            return Response({"destination": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)

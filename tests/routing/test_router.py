@@ -1,0 +1,273 @@
+"""The campaign router: policies over a live campaign, the calibration slice, incremental passes,
+overrides, what is never revoked, the learned policy's training, and the `route` command."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from annotate.models import Annotation, Campaign, Item, Job, RoutingDecision
+from annotate.services.jobs import JobFailed, job_run
+from routing import router
+from routing.router import CALIBRATION, OVERRIDE, route_campaign, route_override
+from tests.factories import AdminFactory, CampaignFactory, ItemFactory, JudgeFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def judged_campaign(n: int = 100, *, policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, budget=0.25, flipped=(), **kw):
+    """n items judged by an imported judge in both orders; the items in `flipped` flip with the order."""
+    campaign = CampaignFactory(routing_policy=policy, human_budget=budget, calibration_fraction=0.05, **kw)
+    judge = JudgeFactory(imported=True)
+    campaign.judges.add(judge)
+    items = [ItemFactory(campaign=campaign, external_id=f"i{k}") for k in range(n)]
+    judge_items(campaign, judge, items, flipped=set(flipped))
+    return campaign, judge, items
+
+
+def judge_items(campaign, judge, items, *, flipped=frozenset(), wrong=frozenset()):
+    rows = []
+    for k, item in enumerate(items):
+        verdict = -1 if k in wrong else 1
+        for swapped in (False, True):
+            label = {"overall": -verdict if (swapped and k in flipped) else verdict}
+            rows.append(
+                Annotation(
+                    item=item, campaign=campaign, source=Annotation.Source.JUDGE, judge=judge, label=label,
+                    position_swapped=swapped, prompt_version="v1",
+                )
+            )  # fmt: skip
+    Annotation.objects.bulk_create(rows)
+
+
+def routes(campaign) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for route in Item.objects.filter(campaign=campaign, gold_label__isnull=True).values_list("route", flat=True):
+        counts[route] = counts.get(route, 0) + 1
+    return counts
+
+
+def label(item, annotator, overall: int) -> None:
+    Annotation.objects.create(
+        item=item,
+        campaign=item.campaign,
+        source=Annotation.Source.HUMAN,
+        annotator=annotator,
+        label={"overall": overall},
+    )
+    Item.objects.filter(pk=item.pk).update(human_label_count=1, assigned_count=1)
+
+
+def test_judge_uncertainty_spends_the_budget_on_flips_and_keeps_a_calibration_slice():
+    flipped = set(range(0, 100, 7))  # 15 items
+    campaign, _, items = judged_campaign(flipped=flipped)
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["destinations"] == {"unrouted": 0, "human": 20, "llm": 75, "both": 5}
+    assert summary["calibration"]["items"] == 5 and summary["human_items_target"] == 25
+    both = set(Item.objects.filter(campaign=campaign, route=Item.Route.BOTH).values_list("pk", flat=True))
+    human = set(Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).values_list("pk", flat=True))
+    flipped_ids = {items[k].pk for k in flipped}
+    assert flipped_ids - both <= human  # every flip outside the slice went to humans
+    # Every item has a decision with its reason; flips say why.
+    assert RoutingDecision.objects.filter(campaign=campaign).count() == 100
+    decision = RoutingDecision.objects.filter(item_id=min(flipped_ids - both)).first()
+    assert decision.destination == "human" and decision.policy == "judge_uncertainty"
+    assert (
+        "flips when the order is swapped" in decision.reason and decision.score == 9.0
+    )  # flip (8) + the tie it leaves (1)
+    slice_reason = RoutingDecision.objects.filter(item_id__in=both).first()
+    assert slice_reason.policy == CALIBRATION and "calibration slice" in slice_reason.reason
+    # A second pass with nothing new changes nothing and writes nothing.
+    again = route_campaign(campaign=campaign, start_judges=False)
+    assert again["decisions_written"] == 0 and again["destinations"] == summary["destinations"]
+
+
+def test_new_items_are_routed_and_a_raised_budget_never_revokes_labels():
+    campaign, judge, items = judged_campaign(n=100)
+    route_campaign(campaign=campaign, start_judges=False)
+    humans = list(Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).order_by("pk"))
+    annotator = UserFactory()
+    for item in humans[:10]:
+        label(item, annotator, 1)
+    # 20 more items arrive: the slice grows to 6 of 120, the target to 30.
+    more = [ItemFactory(campaign=campaign, external_id=f"new{k}") for k in range(20)]
+    judge_items(campaign, judge, more)
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["calibration"]["items"] == 6 and summary["destinations"]["unrouted"] == 0
+    assert summary["destinations"]["human"] + summary["destinations"]["both"] == 30
+    # Lower the budget to 5%: the labelled items stay with humans, the unlabelled ones go to the judges.
+    campaign.human_budget = 0.05
+    campaign.save()
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert Item.objects.filter(pk__in=[i.pk for i in humans[:10]], route=Item.Route.HUMAN).count() == 10
+    assert summary["kept_for_humans"] == 10
+    assert summary["destinations"]["human"] == 10 and summary["destinations"]["both"] == 6
+    # Raise it to half: more items to humans, nothing revoked.
+    campaign.human_budget = 0.5
+    campaign.save()
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["destinations"]["human"] + summary["destinations"]["both"] == 60
+
+
+def test_a_leased_item_is_never_taken_from_its_annotator():
+    campaign, _, _ = judged_campaign(n=40, budget=0.5)
+    route_campaign(campaign=campaign, start_judges=False)
+    leased = Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).first()
+    Item.objects.filter(pk=leased.pk).update(assigned_count=1)
+    campaign.human_budget = 0.0
+    campaign.save()
+    route_campaign(campaign=campaign, start_judges=False)
+    assert Item.objects.get(pk=leased.pk).route == Item.Route.HUMAN
+    # The guard holds even when the pass read the item before the lease was taken.
+    free = Item.objects.filter(campaign=campaign, route=Item.Route.BOTH).first()
+    Item.objects.filter(pk=free.pk).update(route=Item.Route.HUMAN, assigned_count=1)
+    assert router._move(campaign, [free.pk], Item.Route.LLM) == []
+
+
+def test_an_override_holds_until_the_next_override():
+    campaign, _, _ = judged_campaign(n=40, flipped={1})
+    admin = AdminFactory()
+    route_campaign(campaign=campaign, start_judges=False)
+    item = Item.objects.get(campaign=campaign, external_id="i1")
+    target = Item.Route.LLM if item.route != Item.Route.LLM else Item.Route.HUMAN
+    decision = route_override(item=item, destination=target, user=admin, reason="checked it myself")
+    assert decision.policy == OVERRIDE and decision.overridden_by == admin
+    route_campaign(campaign=campaign, start_judges=False)
+    assert Item.objects.get(pk=item.pk).route == target
+    assert RoutingDecision.objects.filter(item=item).first().pk == decision.pk
+    with pytest.raises(ValueError, match="destination must be one of"):
+        route_override(item=item, destination="robots", user=admin)
+
+
+def test_random_is_a_stable_draw_of_exactly_the_budget():
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=30.0)
+    for k in range(200):
+        ItemFactory(campaign=campaign, external_id=f"r{k}")
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["human_items_target"] == 30
+    assert summary["destinations"] == {"unrouted": 0, "human": 20, "llm": 170, "both": 10}
+    assert route_campaign(campaign=campaign, start_judges=False)["decisions_written"] == 0
+    assert RoutingDecision.objects.filter(campaign=campaign, policy="random", destination="human").count() == 20
+
+
+def test_judge_first_items_wait_for_a_verdict():
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.5)
+    for k in range(20):
+        ItemFactory(campaign=campaign, external_id=f"w{k}")
+    summary = route_campaign(campaign=campaign, start_judges=True)
+    assert summary["waiting_for_judges"] == 19  # one is in the calibration slice
+    assert summary["destinations"]["unrouted"] == 19 and summary["judge_run"] is None
+    assert "no active judge" in summary["note"]
+
+
+def test_unusable_verdicts_go_to_humans_first():
+    campaign, judge, items = judged_campaign(n=20, budget=0.1)
+    Annotation.objects.filter(item=items[3]).update(label=None, parse_failed=True)
+    route_campaign(campaign=campaign, start_judges=False)
+    item = Item.objects.get(pk=items[3].pk)
+    assert item.route in (Item.Route.HUMAN, Item.Route.BOTH)
+    if item.route == Item.Route.HUMAN:
+        assert "no usable verdict" in RoutingDecision.objects.filter(item=item).first().reason
+
+
+def test_a_budgeted_policy_needs_a_budget():
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=None)
+    with pytest.raises(JobFailed, match="set human_budget"):
+        route_campaign(campaign=campaign)
+    with pytest.raises(CommandError, match="human_budget"):
+        call_command("route", campaign.slug, "--sync")
+
+
+def test_learned_falls_back_until_trained_then_learns_what_the_judges_miss():
+    campaign, judge, items = judged_campaign(n=300, policy=Campaign.RoutingPolicy.LEARNED, budget=0.2)
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert "needs 30" in summary["learned"]["fallback"]
+    # An earlier campaign where the judge is wrong on every safety-flagged item teaches the policy.
+    earlier = CampaignFactory(routing_policy=Campaign.RoutingPolicy.ALL_HUMAN)
+    old_judge = JudgeFactory(imported=True)
+    annotator = UserFactory()
+    old = []
+    for k in range(120):
+        risky = k % 4 == 0
+        old.append(ItemFactory(campaign=earlier, external_id=f"o{k}", metadata={"safety": "high" if risky else "low"}))
+    judge_items(earlier, old_judge, old, wrong={k for k in range(120) if k % 4 == 0})
+    for item in old:
+        label(item, annotator, 1)
+    for k, item in enumerate(items):
+        Item.objects.filter(pk=item.pk).update(metadata={"safety": "high" if k % 10 == 0 else "low"})
+    campaign.routing_params = {"train_campaigns": [earlier.slug]}
+    campaign.save()
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    learned = summary["learned"]
+    assert learned["fallback"] == "" and learned["training_items"] == 120
+    assert learned["judge_error_rate"] == pytest.approx(0.25)
+    assert next(iter(learned["importances"])) in ("tag:safety=high", "tag:safety=low")
+    risky = [i.pk for k, i in enumerate(items) if k % 10 == 0]
+    # The 30 risky items fill the 60-item budget before anything else (minus those in the slice: both).
+    assert Item.objects.filter(pk__in=risky, route__in=(Item.Route.HUMAN, Item.Route.BOTH)).count() == 30
+    decision = RoutingDecision.objects.filter(item_id=risky[1], policy="learned").first()
+    assert decision is None or "P(judges differ from human consensus)" in decision.reason
+    with pytest.raises(JobFailed, match="no campaign 'nope'"):
+        campaign.routing_params = {"train_campaigns": ["nope"]}
+        route_campaign(campaign=campaign, start_judges=False)
+
+
+def test_route_command_prints_the_summary(capsys):
+    campaign, _, _ = judged_campaign(n=40, flipped={2, 3})
+    call_command("route", campaign.slug, "--sync")
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["state"] == "succeeded" and summary["policy"] == "judge_uncertainty"
+    assert summary["destinations"] == {"unrouted": 0, "human": 8, "llm": 30, "both": 2}
+    with pytest.raises(CommandError, match="no campaign"):
+        call_command("route", "no-such-campaign", "--sync")
+
+
+def test_a_pass_is_a_job_and_import_asks_for_one():
+    from annotate.services.imports.items import items_import
+
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=0.5)
+    lines = [json.dumps({"id": f"a{k}", "prompt": "p", "response_a": "x", "response_b": "y"}) for k in range(10)]
+    items_import(campaign=campaign, stream=io.BytesIO("\n".join(lines).encode()), filename="items.jsonl")
+    queued = Job.objects.get(campaign=campaign, kind=router.JOB_KIND)
+    assert queued.state == Job.State.QUEUED
+    assert router.route_request(campaign=campaign) is None  # the queued pass will see what comes next
+    job = job_run(job_id=queued.pk)
+    assert job.state == Job.State.SUCCEEDED and job.result["destinations"]["unrouted"] == 0
+
+
+def test_rubric_items_where_the_judges_disagree_go_to_humans():
+    campaign = CampaignFactory(
+        preset_name="prometheus", routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.2,
+        calibration_fraction=0.0,
+    )  # fmt: skip
+    key = campaign.label_schema["rubric"]["criteria"][0]["name"]
+    judges = [JudgeFactory(imported=True), JudgeFactory(imported=True)]
+    items = [ItemFactory(campaign=campaign, external_id=f"r{k}", response="An answer.") for k in range(50)]
+    disputed = {k for k in range(50) if k % 5 == 0}
+    rows = []
+    for k, item in enumerate(items):
+        for n, judge in enumerate(judges):
+            score = 1 if (k in disputed and n == 1) else 4
+            rows.append(Annotation(item=item, campaign=campaign, source="judge", judge=judge, label={key: score},
+                                   position_swapped=False, prompt_version="v1"))  # fmt: skip
+    Annotation.objects.bulk_create(rows)
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["destinations"] == {"unrouted": 0, "human": 10, "llm": 40, "both": 0}
+    routed = set(Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).values_list("pk", flat=True))
+    assert routed == {items[k].pk for k in disputed}
+    assert "the judges disagree" in RoutingDecision.objects.filter(item=items[0]).first().reason
+
+
+def test_a_campaign_of_both_kinds_routes_only_to_humans():
+    campaign = CampaignFactory(
+        preset_name="simple-pairwise", routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=0.5
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(kind=Campaign.Kind.BOTH)
+    campaign.refresh_from_db()
+    with pytest.raises(ValueError, match="only all_human"):
+        router.route_check(campaign)
+    assert router.route_request(campaign=campaign) is None

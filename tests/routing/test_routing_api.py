@@ -1,0 +1,137 @@
+"""Routing through the API and the campaign's routing pages: roles, settings, passes, overrides, the
+forecast of what the budget buys on the stats dashboard, and CSRF on every form."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotate.models import Annotation, Campaign, Item, Job, RoutingDecision
+from annotate.services.jobs import job_run
+from annotate.services.stats import campaign_stats
+from routing.forecast import routing_forecast
+from routing.router import JOB_KIND, route_campaign, route_start
+from tests.factories import AdminFactory, CampaignFactory, ItemFactory, JudgeFactory, UserFactory
+
+from .test_router import judge_items, judged_campaign
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_annotators_cannot_see_or_change_routing(annotator_api):
+    campaign, _, items = judged_campaign(n=10)
+    assert annotator_api.get(f"/api/campaigns/{campaign.slug}/routing/").status_code == 403
+    assert annotator_api.post(f"/api/campaigns/{campaign.slug}/route/").status_code == 403
+    assert annotator_api.get(f"/api/items/{items[0].pk}/routing/").status_code == 403
+    answer = annotator_api.post(f"/api/items/{items[0].pk}/routing/", {"destination": "llm"}, format="json")
+    assert answer.status_code == 403
+    client = Client()
+    client.force_login(UserFactory())
+    assert client.get(reverse("campaign-routing", args=[campaign.slug])).status_code == 302  # to the admin login
+
+
+def test_settings_pass_and_override_through_the_api(admin_api):
+    campaign, _, items = judged_campaign(n=40, budget=None)
+    answer = admin_api.post(f"/api/campaigns/{campaign.slug}/route/")
+    assert answer.status_code == 400 and "human_budget" in answer.json()["detail"]
+    answer = admin_api.patch(
+        f"/api/campaigns/{campaign.slug}/routing/", {"human_budget": 0.5, "routing_params": {"x": 1}}, format="json"
+    )
+    assert answer.status_code == 400 and "unknown keys" in str(answer.json()["routing_params"])
+    answer = admin_api.patch(f"/api/campaigns/{campaign.slug}/routing/", {"human_budget": 0.5}, format="json")
+    assert answer.status_code == 200 and answer.json()["human_budget"] == 0.5
+    queued = Job.objects.get(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED)  # the budget routes again
+    job_run(job_id=queued.pk)
+    status = admin_api.get(f"/api/campaigns/{campaign.slug}/routing/").json()
+    assert status["destinations"] == {"unrouted": 0, "human": 18, "llm": 20, "both": 2}
+    assert status["last_pass"]["state"] == "succeeded" and status["last_pass"]["result"]["decisions_written"] == 40
+    item = items[5]
+    answer = admin_api.post(
+        f"/api/items/{item.pk}/routing/", {"destination": "both", "reason": "tricky"}, format="json"
+    )
+    assert answer.status_code == 201 and answer.json()["policy"] == "override"
+    history = admin_api.get(f"/api/items/{item.pk}/routing/").json()
+    assert history["route"] == "both" and history["decisions"][0]["reason"] == "tricky"
+    assert history["decisions"][0]["overridden_by"].startswith("admin")
+    answer = admin_api.post(f"/api/items/{item.pk}/routing/", {"destination": "robots"}, format="json")
+    assert answer.status_code == 400 and "destination" in answer.json()
+
+
+def test_routing_page_item_page_and_override_form():
+    campaign, _, items = judged_campaign(n=30, flipped={4}, policy=Campaign.RoutingPolicy.LEARNED)
+    job_run(job_id=route_start(campaign=campaign, dispatch=False, start_judges=False).pk)
+    admin = AdminFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin)
+    page = client.get(reverse("campaign-routing", args=[campaign.slug]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Items per destination" in html and 'value="learned" selected' in html
+    assert "needs 30" in html  # the learned policy says why it is not trained yet
+    item = items[4]
+    page = client.get(reverse("campaign-routing-item", args=[campaign.slug, item.pk]))
+    assert page.status_code == 200 and "flips when the order is swapped" in page.content.decode()
+    url = reverse("campaign-routing-override", args=[campaign.slug, item.pk])
+    assert client.post(url, {"destination": "llm"}).status_code == 403  # no CSRF token
+    token = page.context["csrf_token"]
+    answer = client.post(url, {"destination": "llm", "reason": "judges are fine here", "csrfmiddlewaretoken": token})
+    assert answer.status_code == 302
+    assert Item.objects.get(pk=item.pk).route == Item.Route.LLM
+    assert RoutingDecision.objects.filter(item=item).first().overridden_by == admin
+    # Settings from the page: a bad budget is refused with a message, a good one queues a pass.
+    settings_url = reverse("campaign-routing-settings", args=[campaign.slug])
+    answer = client.post(
+        settings_url,
+        {
+            "routing_policy": "learned",
+            "human_budget": "lots",
+            "calibration_fraction": "0.05",
+            "csrfmiddlewaretoken": token,
+        },
+        follow=True,
+    )
+    assert "Human budget: a fraction" in answer.content.decode()
+    client.post(
+        settings_url,
+        {"routing_policy": "random", "human_budget": "10", "calibration_fraction": "0.1", "csrfmiddlewaretoken": token},
+    )
+    campaign.refresh_from_db()
+    assert (campaign.routing_policy, campaign.human_budget, campaign.calibration_fraction) == ("random", 10.0, 0.1)
+    assert Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).exists()
+
+
+def test_the_forecast_replays_the_calibration_slice():
+    """300 items, 20% in the slice; the judge is wrong on every fifth item and flips exactly there, so
+    judge_uncertainty at a 25% budget fixes every error the slice shows."""
+    campaign = CampaignFactory(
+        routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.25, calibration_fraction=0.2
+    )
+    judge = JudgeFactory(imported=True)
+    campaign.judges.add(judge)
+    items = [ItemFactory(campaign=campaign, external_id=f"f{k}") for k in range(300)]
+    wrong = {k for k in range(300) if k % 5 == 0}
+    judge_items(campaign, judge, items, wrong=wrong, flipped=wrong)
+    assert routing_forecast(campaign=campaign)["note"].startswith("0 calibration items")
+    route_campaign(campaign=campaign, start_judges=False)
+    annotators = [UserFactory(), UserFactory()]
+    for item in Item.objects.filter(campaign=campaign, route=Item.Route.BOTH):
+        for annotator in annotators:
+            Annotation.objects.create(
+                item=item, campaign=campaign, source=Annotation.Source.HUMAN, annotator=annotator, label={"overall": 1}
+            )
+    forecast = routing_forecast(campaign=campaign)
+    assert forecast["n_items"] == 60 and forecast["budget_fraction"] == 0.25
+    assert forecast["all_llm"]["accuracy"] == pytest.approx(1 - len([i for i in wrong]) / 300, abs=0.1)
+    assert forecast["expected"]["accuracy"] == 1.0  # humans agree with each other here; flips = errors
+    assert forecast["expected"]["accuracy"] >= forecast["random"]["accuracy"]
+    assert [p["budget"] for p in forecast["curve"]["oracle"]] == [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+    # The dashboard's snapshot carries it, and the page draws it.
+    assert campaign_stats(campaign=campaign, bootstrap=0)["routing"]["expected"]["accuracy"] == 1.0
+    client = Client()
+    client.force_login(AdminFactory())
+    client.post(reverse("campaign-stats-recompute", args=[campaign.slug]))
+    for job in Job.objects.filter(campaign=campaign, state=Job.State.QUEUED, kind="compute_stats"):
+        job_run(job_id=job.pk)
+    html = client.get(reverse("campaign-stats", args=[campaign.slug])).content.decode()
+    assert "What the human budget buys" in html and 'id="routing-curve"' in html and "100%" in html
