@@ -71,16 +71,16 @@ def _humans(campaign, item_ids: list[int], users, rng: random.Random) -> None:
     from annotate.models import Annotation, Item
 
     now = timezone.now()
-    columns = "item_id, campaign_id, source, annotator_id, label, justification, parse_failed, prompt_version, "
-    columns += "sample_index, imported, revision, created_at, updated_at"
+    columns = "item_id, campaign_id, source, annotator_id, label, justification, raw_output, parse_failed, "
+    columns += "prompt_version, sample_index, imported, revision, created_at, updated_at"
     with connection.cursor() as cursor, cursor.copy(f"COPY {Annotation._meta.db_table} ({columns}) FROM STDIN") as copy:
         for item_id in item_ids:
             truth = rng.choice((-1, 1))
             for user in users:
                 value = truth if rng.random() < 0.85 else -truth
                 copy.write_row(
-                    (item_id, campaign.pk, "human", user.pk, json.dumps({"overall": value}), "", False, "", 0, True, 1,
-                     now, now)
+                    (item_id, campaign.pk, "human", user.pk, json.dumps({"overall": value}), "", "", False, "", 0, True,
+                     1, now, now)
                 )  # fmt: skip
     Item.objects.filter(pk__in=item_ids).update(human_label_count=len(users), assigned_count=len(users))
 
@@ -113,6 +113,7 @@ def run(args) -> dict:
         name=f"bench route {int(time.time())}", kind="pairwise", preset="simple-pairwise", human_budget=0.25
     )
     Campaign.objects.filter(pk=campaign.pk).update(routing_policy="judge_uncertainty")
+    campaign.refresh_from_db()  # imports route by the campaign they are given
     judge = Judge.objects.create(name=f"bench-route-{campaign.pk}", model="imported", imported=True)
     campaign.judges.add(judge)
     measurements: dict = {}

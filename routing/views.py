@@ -198,12 +198,19 @@ def routing_settings(request, slug: str):
         problem = "Human budget: a fraction (up to 1) or a count of items (more than 1), or empty for no limit."
     elif fraction is _INVALID or fraction is None or not 0 <= fraction <= 1:
         problem = "Calibration slice: a fraction from 0 to 1."
+    slugs = [s.strip() for s in request.POST.get("train_campaigns", "").split(",") if s.strip()]
+    missing = sorted(set(slugs) - set(Campaign.objects.filter(slug__in=slugs).values_list("slug", flat=True)))
+    if not problem and missing:
+        problem = f"Train also on: no campaign {', '.join(missing)}."
     if problem:
         messages.error(request, problem)
         return redirect("campaign-routing", slug=campaign.slug)
     with transaction.atomic():
         campaign.routing_policy, campaign.human_budget, campaign.calibration_fraction = policy, budget, fraction
-        campaign.save(update_fields=["routing_policy", "human_budget", "calibration_fraction", "updated_at"])
+        campaign.routing_params = {**campaign.routing_params, "train_campaigns": slugs}
+        campaign.save(
+            update_fields=["routing_policy", "human_budget", "calibration_fraction", "routing_params", "updated_at"]
+        )
         routing_changed(campaign=campaign)
     messages.success(request, "Routing settings saved; a routing pass is queued.")
     return redirect("campaign-routing", slug=campaign.slug)

@@ -92,12 +92,19 @@ def test_routing_page_item_page_and_override_form():
         follow=True,
     )
     assert "Human budget: a fraction" in answer.content.decode()
-    client.post(
-        settings_url,
-        {"routing_policy": "random", "human_budget": "10", "calibration_fraction": "0.1", "csrfmiddlewaretoken": token},
-    )
+    form = {
+        "routing_policy": "random",
+        "human_budget": "10",
+        "calibration_fraction": "0.1",
+        "csrfmiddlewaretoken": token,
+    }
+    answer = client.post(settings_url, {**form, "train_campaigns": "nope"}, follow=True)
+    assert "no campaign nope" in answer.content.decode()
+    earlier = CampaignFactory()
+    client.post(settings_url, {**form, "train_campaigns": f" {earlier.slug} "})
     campaign.refresh_from_db()
     assert (campaign.routing_policy, campaign.human_budget, campaign.calibration_fraction) == ("random", 10.0, 0.1)
+    assert campaign.routing_params["train_campaigns"] == [earlier.slug]
     assert Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).exists()
 
 
