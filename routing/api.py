@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.models import Campaign, Item, Job, RoutingDecision
+from routing.embeddings import embeddings_available  # noqa: F401  (public: can a campaign use embeddings?)
 
 # Policies that need no judge signal decide as soon as an item arrives.
 STATIC_DESTINATIONS = {

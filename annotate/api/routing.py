@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from annotate.models import Campaign, Item, RoutingDecision
 from routing import api as routing_api
+from routing.api import embeddings_available
 
 from .permissions import IsCampaignAdmin
 from .serializers import JobSerializer
@@ -27,17 +28,22 @@ class RoutingSettings(serializers.Serializer):
     routing_params = serializers.DictField(required=False)
 
     def validate_routing_params(self, value: dict) -> dict:
-        unknown = set(value) - {"train_campaigns", "auto_judge"}
+        unknown = set(value) - {"train_campaigns", "auto_judge", "embeddings"}
         if unknown:
-            raise serializers.ValidationError(f"unknown keys {sorted(unknown)}; known: auto_judge, train_campaigns")
+            raise serializers.ValidationError(
+                f"unknown keys {sorted(unknown)}; known: auto_judge, embeddings, train_campaigns"
+            )
         slugs = value.get("train_campaigns", [])
         if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
             raise serializers.ValidationError("train_campaigns: a list of campaign slugs")
         missing = set(slugs) - set(Campaign.objects.filter(slug__in=slugs).values_list("slug", flat=True))
         if missing:
             raise serializers.ValidationError(f"train_campaigns: no campaign {sorted(missing)}")
-        if "auto_judge" in value and not isinstance(value["auto_judge"], bool):
-            raise serializers.ValidationError("auto_judge: true or false")
+        for flag in ("auto_judge", "embeddings"):
+            if flag in value and not isinstance(value[flag], bool):
+                raise serializers.ValidationError(f"{flag}: true or false")
+        if value.get("embeddings") and not embeddings_available():
+            raise serializers.ValidationError("embeddings: the optional model is not installed (tandem[embeddings])")
         return value
 
 

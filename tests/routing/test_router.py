@@ -271,3 +271,34 @@ def test_a_campaign_of_both_kinds_routes_only_to_humans():
     with pytest.raises(ValueError, match="only all_human"):
         router.route_check(campaign)
     assert router.route_request(campaign=campaign) is None
+
+
+def test_learned_with_embeddings_needs_the_optional_model(monkeypatch):
+    from routing import features
+
+    campaign, _, items = judged_campaign(n=60, policy=Campaign.RoutingPolicy.LEARNED, budget=0.3)
+    annotator = UserFactory()
+    for k, item in enumerate(items[:40]):
+        label(item, annotator, -1 if k % 3 == 0 else 1)  # the judge says 1: wrong on a third
+    campaign.routing_params = {"embeddings": True}
+    campaign.save()
+    monkeypatch.setattr(features, "embeddings_available", lambda: False)
+    with pytest.raises(JobFailed, match="routing_params.embeddings: embedding features need the optional model"):
+        route_campaign(campaign=campaign, start_judges=False)
+
+
+@pytest.mark.skipif(
+    not __import__("routing.embeddings").embeddings.embeddings_available(), reason="no embeddings extra"
+)
+def test_learned_with_the_bundled_embedding_model():
+    campaign, _, items = judged_campaign(n=60, policy=Campaign.RoutingPolicy.LEARNED, budget=0.3)
+    annotator = UserFactory()
+    for k, item in enumerate(items):
+        Item.objects.filter(pk=item.pk).update(response_b="First response." if k % 3 == 0 else "Something else.")
+    for k, item in enumerate(items[:40]):
+        label(item, annotator, -1 if k % 3 == 0 else 1)  # the judge is wrong where the responses are identical
+    campaign.routing_params = {"embeddings": True}
+    campaign.save()
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["learned"]["fallback"] == "" and "embedding_similarity" in summary["learned"]["importances"]
+    assert summary["learned"]["importances"]["embedding_similarity"] > 0
