@@ -38,6 +38,7 @@ from annotate.services.jobs import JobFailed, job_create, job_handler
 from routing import policies
 from routing.evaluation import strict_majority
 from routing.features import feature_matrix, judge_signals, metadata_tags
+from routing.features import feature_names as feature_names_for
 from routing.judges.verdicts import aggregate_judgments
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,14 @@ def signals_for(campaign: Campaign, entries: Sequence[Mapping]) -> dict:
     return _rubric_signals(entries, campaign.label_schema)
 
 
+def judge_signal_map(campaign: Campaign, item_ids: Sequence[int]) -> dict[int, dict]:
+    """`signals_for` each judged item, a chunk at a time (only the signals stay in memory)."""
+    signals: dict[int, dict] = {}
+    for chunk in _chunks(item_ids):
+        signals.update({item_id: signals_for(campaign, e) for item_id, e in judge_labels(chunk).items()})
+    return signals
+
+
 def judge_agrees(campaign: Campaign, judge_label: Mapping | None, humans: Sequence[Mapping]) -> bool | None:
     """Whether the judges' label agrees with human consensus; None when the humans have no consensus.
 
@@ -271,6 +280,20 @@ def _training_rows(campaign: Campaign) -> list[tuple[Campaign, list[int]]]:
     return out
 
 
+def _features(
+    campaign: Campaign, ids: list[int], signals: Mapping[int, dict], vocabulary: list[str], embeddings: bool
+) -> tuple[np.ndarray, list[str]]:
+    """`feature_matrix` of these items, reading their texts a chunk at a time (a campaign's texts can be GBs)."""
+    blocks, names = [], feature_names_for(vocabulary, embeddings=embeddings)
+    for chunk in _chunks(ids):
+        texts = _text_fields(campaign, chunk)
+        block, names = feature_matrix(
+            [texts[i] for i in chunk], [signals[i] for i in chunk], vocabulary=vocabulary, embeddings=embeddings
+        )
+        blocks.append(block)
+    return (np.vstack(blocks) if blocks else np.zeros((0, len(names)))), names
+
+
 def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int, dict]) -> _Learned:
     """P(the judges' label differs from human consensus) for each candidate, from a model trained on the
     items that have both (`_training_rows`); judge uncertainty while there are too few of them."""
@@ -302,27 +325,17 @@ def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int
             "ranking by judge uncertainty until the calibration slice is labelled"
         )
         return _Learned(uncertainty, len(train_y), error_rate, {}, fallback=why, sources=names)
-    texts = _text_fields(campaign, train_ids + candidates)
     tags: dict[str, int] = defaultdict(int)
-    for item_id in train_ids:
-        for tag in metadata_tags(texts[item_id]["metadata"]):
-            tags[tag] += 1
+    for chunk in _chunks(train_ids):
+        for metadata in Item.objects.filter(pk__in=chunk).values_list("metadata", flat=True):
+            for tag in metadata_tags(metadata):
+                tags[tag] += 1
     vocabulary = sorted(t for t, n in sorted(tags.items(), key=lambda kv: -kv[1])[:MAX_TAGS] if n >= MIN_TAG_COUNT)
     # The optional embedding feature costs minutes per 10,000 items on a CPU: a campaign opts in.
     embeddings = bool(campaign.routing_params.get("embeddings", False))
     try:
-        train_X, feature_names = feature_matrix(
-            [texts[i] for i in train_ids],
-            [train_signals[i] for i in train_ids],
-            vocabulary=vocabulary,
-            embeddings=embeddings,
-        )
-        X, _ = feature_matrix(
-            [texts[i] for i in candidates],
-            [signals[i] for i in candidates],
-            vocabulary=vocabulary,
-            embeddings=embeddings,
-        )
+        train_X, feature_names = _features(campaign, train_ids, train_signals, vocabulary, embeddings)
+        X, _ = _features(campaign, candidates, signals, vocabulary, embeddings)
     except ImportError as exc:
         raise JobFailed(f"routing_params.embeddings: {exc}") from None
     result = policies.learned(train_X, np.array(train_y), X, 0, feature_names=feature_names, seed=campaign.pk)
@@ -422,8 +435,7 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
     scores: dict[int, float] = {}
     described: dict[int, str] = {}
     if policy in JUDGE_POLICIES:
-        judged = judge_labels([i.id for i in candidates])
-        signals = {item_id: signals_for(campaign, entries) for item_id, entries in judged.items()}
+        signals = judge_signal_map(campaign, [i.id for i in candidates])
         waiting = [i for i in candidates if i.id not in signals]
         candidates = [i for i in candidates if i.id in signals]
         # Waiting items keep their route; those already with humans spend budget.
