@@ -66,23 +66,49 @@ def _oracle(judge_right: np.ndarray, human_right: np.ndarray, budget: float | in
     return human
 
 
+def _folds(n: int, folds: int, seed: int) -> np.ndarray:
+    """Each item's cross-fitting fold: a random, balanced assignment."""
+    return np.random.default_rng(seed).permutation(n) % max(min(folds, n), 1)
+
+
 def _cross_fitted_probabilities(
-    X: np.ndarray, judge_wrong: np.ndarray, trainable: np.ndarray, names: list[str], folds: int, seed: int
+    X: np.ndarray, judge_wrong: np.ndarray, trainable: np.ndarray, names: list[str], fold_of: np.ndarray, seed: int
 ) -> np.ndarray:
     """P(judge label differs from human consensus) per item, each from a model fitted on the other folds.
 
     The target of a training item uses all its human labels; an item's own labels never reach the model
     that scores it, so its gold cannot leak into its routing.
     """
-    n = len(X)
-    fold_of = np.random.default_rng(seed).permutation(n) % max(min(folds, n), 1)
-    probabilities = np.zeros(n)
+    probabilities = np.zeros(len(X))
     for fold in np.unique(fold_of):
         scored = fold_of == fold
         train = ~scored & trainable
         result = policies.learned(X[train], judge_wrong[train], X[scored], 0, feature_names=names, seed=seed)
         probabilities[scored] = result.probabilities
     return probabilities
+
+
+def _route_within_folds(scores: np.ndarray, fold_of: np.ndarray, budget: float | int, seed: int) -> list[str]:
+    """`policies.route_top` inside each fold, the budget's count shared among folds by size (largest remainders).
+
+    Each fold's scores come from a different model, so they are ranked only against each other: pooled, a
+    fold whose training set held fewer judge errors gets lower probabilities across the board, and those are
+    the folds holding more errors (the training sets are the complements). A deployed policy scores every
+    item with one model and has no such bias.
+    """
+    n = len(scores)
+    k = policies.budget_count(n, budget)
+    folds, sizes = np.unique(fold_of, return_counts=True)
+    quota = sizes * k / max(n, 1)
+    counts = np.floor(quota).astype(int)
+    # The items left over go to the folds with the largest remainders (equal ones at random).
+    counts += np.array(policies.route_top(quota - counts, k - int(counts.sum()), seed=seed)) == policies.HUMAN
+    destinations = [policies.LLM] * n
+    for fold, count in zip(folds, counts, strict=True):
+        members = np.flatnonzero(fold_of == fold)
+        for index, destination in zip(members, policies.route_top(scores[members], int(count), seed=seed), strict=True):
+            destinations[index] = destination
+    return destinations
 
 
 def routing_eval(
@@ -94,6 +120,7 @@ def routing_eval(
     seed: int = 0,
     folds: int = 5,
     single_label_gold: bool = False,
+    embeddings: bool = False,
 ) -> dict:
     """Accuracy against human consensus for each policy and human budget, averaged over repetitions.
 
@@ -107,9 +134,13 @@ def routing_eval(
     one item) of the items evaluated in the repetition (`policies.budget_count`).
 
     `learned` is cross-fitted over `folds` folds (re-drawn each repetition): its target is 1 where the
-    judges' aggregate differs from the strict majority of all the training item's human labels. The oracle
-    spends the budget on the judges' errors first (`_oracle`). Each point is the mean over repetitions and
-    the 2.5–97.5 percentile interval of the repetitions' accuracies, keyed by `budget_key`.
+    judges' aggregate differs from the strict majority of all the training item's human labels, and each
+    fold's items are ranked by their own model, the budget shared among folds by size
+    (`_route_within_folds`). The oracle spends the budget on the judges' errors first (`_oracle`). Each
+    point is the mean over repetitions and the 2.5–97.5 percentile interval of the repetitions' accuracies,
+    keyed by `budget_key`.
+
+    `embeddings` adds the optional `embedding_similarity` feature (`routing.features.feature_matrix`).
 
     `single_label_gold`: an item with exactly one human label (LLMBar) uses it as both stand-in and gold, so
     all-human accuracy is 1 by construction; otherwise such items have no gold and are always left out.
@@ -122,7 +153,7 @@ def routing_eval(
     judge_dir = np.array([_direction(s["label"]) for s in signals])
     humans = [[_direction(h["label"]) for h in row.get("human_labels") or [] if h.get("label")] for row in rows]
     vocabulary = sorted(set().union(*(metadata_tags(row.get("metadata")) for row in rows))) if rows else []
-    X, names = feature_matrix(rows, signals, vocabulary=vocabulary)
+    X, names = feature_matrix(rows, signals, vocabulary=vocabulary, embeddings=embeddings)
     consensus = strict_majority(humans)
     trainable = ~np.isnan(consensus)
     judge_wrong = (judge_dir != consensus).astype(int)  # NaN judge: != is True, an unparsable label is wrong
@@ -161,8 +192,9 @@ def routing_eval(
         human_only.append(accuracy(policies.all_human(len(evaluated))))
         policy_seed = int(rng.integers(2**31))
         probabilities = None
+        fold_of = _folds(n, folds, policy_seed)
         if "learned" in policy_names:
-            probabilities = _cross_fitted_probabilities(X, judge_wrong, trainable, names, folds, policy_seed)
+            probabilities = _cross_fitted_probabilities(X, judge_wrong, trainable, names, fold_of, policy_seed)
         for budget in budgets:
             key = budget_key(budget)
             human = _oracle(judge_right, human_right, budget)
@@ -173,7 +205,7 @@ def routing_eval(
                 elif name == "judge_uncertainty":
                     routed = policies.judge_uncertainty(uncertainty[evaluated], budget, seed=policy_seed)
                 else:
-                    routed = policies.route_top(probabilities[evaluated], budget, seed=policy_seed)
+                    routed = _route_within_folds(probabilities[evaluated], fold_of[evaluated], budget, policy_seed)
                 results[name][key].append(accuracy(routed))
 
     if not llm_only:
@@ -189,7 +221,7 @@ def routing_eval(
     }
 
 
-def learned_importances(rows: Sequence[Mapping]) -> dict[str, float]:
+def learned_importances(rows: Sequence[Mapping], *, embeddings: bool = False) -> dict[str, float]:
     """Which features make human labels worth their cost: the learned policy's coefficients on all rows."""
     signals = [judge_signals(row.get("judge_labels") or []) for row in rows]
     judge_dir = np.array([_direction(s["label"]) for s in signals])
@@ -197,7 +229,7 @@ def learned_importances(rows: Sequence[Mapping]) -> dict[str, float]:
         [[_direction(h["label"]) for h in row.get("human_labels") or [] if h.get("label")] for row in rows]
     )
     vocabulary = sorted(set().union(*(metadata_tags(row.get("metadata")) for row in rows))) if rows else []
-    X, names = feature_matrix(rows, signals, vocabulary=vocabulary)
+    X, names = feature_matrix(rows, signals, vocabulary=vocabulary, embeddings=embeddings)
     keep = ~np.isnan(consensus)
     wrong = (judge_dir != consensus).astype(int)
     return policies.learned(X[keep], wrong[keep], X[:0], 0, feature_names=names).importances

@@ -51,16 +51,28 @@ def metadata_tags(metadata: Mapping | None) -> set[str]:
     return tags
 
 
+def _direction_majority(labels: Sequence[Mapping]) -> dict[str, int] | None:
+    """When the judges' values have no majority (2 and 1, say): the side more than half of them take, at the
+    mildest strength any of them gives it (as `consistency` resolves a strength in doubt); None when no side
+    has more than half."""
+    sides = [_sign(label[OVERALL]) for label in labels]
+    for side in set(sides):
+        if sides.count(side) * 2 > len(sides):
+            return {OVERALL: min((label[OVERALL] for label in labels if _sign(label[OVERALL]) == side), key=abs)}
+    return None
+
+
 def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
     """What the judges say about one item, in the routing_eval row shape (`judge_labels` of the issue).
 
     Per judge, both orders are combined with `consistency` (opposite sides give a tie); a judge whose label
     in either order is null failed to parse. The judges' labels are then combined by `aggregate_judgments`
     (majority). Returns:
-      label: the aggregate {"overall": int} or None (every judge failed, or the judges split evenly);
+      label: the aggregate {"overall": int} — the majority value, else the side more than half of the judges
+        take at its mildest strength — or None (every judge failed, or no side has a majority);
       flipped: some judge's verdict changed side when the order was swapped;
       disagree: the judges' labels point different ways (A / tie / B);
-      parse_failure: some judge's output (in either order) did not parse;
+      parse_failure: some judge's output (in either order) did not parse, or there is no judge output;
       tie: the aggregate is a tie;
       confidence: the lowest `confidence` a judge reported (a logprob confidence), None when none did.
     """
@@ -81,14 +93,16 @@ def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
         both = consistency(label, swapped)
         flipped = flipped or bool(both.flipped)
         per_judge.append(both.aggregate)
-    combined = aggregate_judgments([(label, None) for label in per_judge])
-    directions = {_sign(label[OVERALL]) for label in per_judge if label is not None}
-    aggregate = combined.label
+    usable = [label for label in per_judge if label is not None]
+    aggregate = aggregate_judgments([(label, None) for label in per_judge]).label
+    if aggregate is None and usable:
+        aggregate = _direction_majority(usable)
+    directions = {_sign(label[OVERALL]) for label in usable}
     return {
         "label": aggregate,
         "flipped": flipped,
         "disagree": len(directions) > 1,
-        "parse_failure": parse_failure or aggregate is None,
+        "parse_failure": parse_failure or not usable,
         "tie": aggregate is not None and aggregate[OVERALL] == 0,
         "confidence": min(confidences) if confidences else None,
     }

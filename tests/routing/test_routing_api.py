@@ -109,15 +109,16 @@ def test_routing_page_item_page_and_override_form():
 
 
 def test_the_forecast_replays_the_calibration_slice():
-    """300 items, 20% in the slice; the judge is wrong on every fifth item and flips exactly there, so
-    judge_uncertainty at a 25% budget fixes every error the slice shows."""
+    """300 items, 20% in the slice; the judge is wrong on every tenth item and flips exactly there, so
+    judge_uncertainty at a 25% budget (15 of the slice's 60 items) fixes every error the slice shows (about
+    6 of them, whichever items the slice holds; more than 15 would be a 4-sigma draw)."""
     campaign = CampaignFactory(
         routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.25, calibration_fraction=0.2
     )
     judge = JudgeFactory(imported=True)
     campaign.judges.add(judge)
     items = [ItemFactory(campaign=campaign, external_id=f"f{k}") for k in range(300)]
-    wrong = {k for k in range(300) if k % 5 == 0}
+    wrong = {k for k in range(300) if k % 10 == 0}
     judge_items(campaign, judge, items, wrong=wrong, flipped=wrong)
     assert routing_forecast(campaign=campaign)["note"].startswith("0 calibration items")
     route_campaign(campaign=campaign, start_judges=False)
@@ -129,7 +130,7 @@ def test_the_forecast_replays_the_calibration_slice():
             )
     forecast = routing_forecast(campaign=campaign)
     assert forecast["n_items"] == 60 and forecast["budget_fraction"] == 0.25
-    assert forecast["all_llm"]["accuracy"] == pytest.approx(1 - len([i for i in wrong]) / 300, abs=0.1)
+    assert forecast["all_llm"]["accuracy"] == pytest.approx(1 - len(wrong) / 300, abs=0.1)
     assert forecast["expected"]["accuracy"] == 1.0  # humans agree with each other here; flips = errors
     assert forecast["expected"]["accuracy"] >= forecast["random"]["accuracy"]
     assert [p["budget"] for p in forecast["curve"]["oracle"]] == [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]

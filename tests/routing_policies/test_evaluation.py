@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from routing import evaluation, features
+from routing import evaluation, features, policies
 from routing.evaluation import llmbar_rows, routing_eval, strict_majority
 
 LLMBAR = Path(__file__).resolve().parents[1] / "data" / "llmbar"
@@ -82,14 +84,35 @@ def test_cross_fitting_never_sees_the_scored_items_target():
     wrong = (X[:, 0] > 0.5).astype(int)
     trainable = np.ones(60, dtype=bool)
     names = ["a", "b", "c"]
-    base = evaluation._cross_fitted_probabilities(X, wrong, trainable, names, folds=5, seed=2)
-    fold_of = np.random.default_rng(2).permutation(60) % 5
+    fold_of = evaluation._folds(60, 5, seed=2)
+    assert sorted(np.bincount(fold_of)) == [12] * 5
+    base = evaluation._cross_fitted_probabilities(X, wrong, trainable, names, fold_of, seed=2)
     for item in (0, 17, 41):
         flipped = wrong.copy()
         flipped[item] = 1 - flipped[item]
-        again = evaluation._cross_fitted_probabilities(X, flipped, trainable, names, folds=5, seed=2)
+        again = evaluation._cross_fitted_probabilities(X, flipped, trainable, names, fold_of, seed=2)
         same_fold = fold_of == fold_of[item]
         np.testing.assert_array_equal(again[same_fold], base[same_fold])
+
+
+@given(
+    sizes=st.lists(st.integers(0, 30), min_size=1, max_size=6),
+    budget=st.one_of(st.integers(0, 200), st.floats(0, 1)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_routing_within_folds_spends_the_budget_in_proportion(sizes, budget, seed):
+    fold_of = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(sizes)), sizes))
+    scores = np.random.default_rng(seed).random(len(fold_of))
+    routed = np.array(evaluation._route_within_folds(scores, fold_of, budget, seed)) == "human"
+    k = policies.budget_count(len(fold_of), budget)
+    assert routed.sum() == k
+    for fold, size in enumerate(sizes):
+        share = size * k / max(len(fold_of), 1)
+        members = fold_of == fold
+        assert np.floor(share) <= routed[members].sum() <= np.ceil(share)
+        # within a fold, the highest scores go to humans
+        if 0 < routed[members].sum() < size:
+            assert scores[members][routed[members]].min() > scores[members][~routed[members]].max()
 
 
 def _synthetic_rows(n: int, seed: int) -> list[dict]:

@@ -46,6 +46,13 @@ def test_judge_signals():
     assert split["label"] == {"overall": 1} and split["confidence"] == 0.7
     nothing = judge_signals([])
     assert nothing["label"] is None and nothing["parse_failure"]
+    # Two judges on the same side at different strengths: that side, at the milder strength; not a failure.
+    strengths = judge_signals([{"judge": "a", "label": {"overall": 2}}, {"judge": "b", "label": {"overall": 1}}])
+    assert strengths["label"] == {"overall": 1} and not strengths["parse_failure"] and not strengths["disagree"]
+    three = judge_signals([{"judge": j, "label": {"overall": v}} for j, v in (("a", -2), ("b", -1), ("c", 1))])
+    assert three["label"] == {"overall": -1} and three["disagree"]
+    even = judge_signals([{"judge": "a", "label": {"overall": 2}}, {"judge": "b", "label": {"overall": -1}}])
+    assert even["label"] is None and even["disagree"] and not even["parse_failure"]
 
 
 def test_feature_matrix_columns_follow_names():

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.calibration import calibration_curve
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from routing import policies
+from routing import features, policies
 
 
 @pytest.mark.parametrize(
@@ -107,6 +112,65 @@ def test_learned_is_deterministic():
     again = policies.learned(train_X, train_y, X, 10, seed=3)
     assert first.destinations == again.destinations
     np.testing.assert_array_equal(first.probabilities, again.probabilities)
+
+
+def _judged(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Rows of `routing.features.feature_matrix`'s columns: judges flip on 15 % of the items and are wrong on
+    80 % of their flips, 10 % otherwise; the other judge signals are quiet, lengths and overlap are noise."""
+    rng = np.random.default_rng(seed)
+    names = features.feature_names()
+    X = rng.lognormal(4, 1, size=(n, len(names)))
+    X[:, names.index("length_ratio")] = rng.random(n)
+    X[:, names.index("lexical_overlap")] = rng.random(n)
+    for column in features.JUDGE_FEATURES:
+        X[:, names.index(column)] = 1.0 if column == "judge_confidence" else 0.0
+    flipped = rng.random(n) < 0.15
+    X[:, names.index("judge_flipped")] = flipped
+    wrong = (rng.random(n) < np.where(flipped, 0.8, 0.1)).astype(int)
+    return X, wrong, names
+
+
+def test_learned_starts_from_judge_uncertainty_when_data_are_few():
+    """30 training items, 10 noise features: the judges' uncertainty prior keeps the flips mostly first, where
+    a plain standardised logistic regression (C = 1) lets the noise push many of them down."""
+    X, wrong, names = _judged(1000, 2)
+    flipped = X[:, names.index("judge_flipped")] == 1
+    k = int(flipped.sum())
+    share_learned, share_plain, caught_learned, caught_plain = [], [], [], []
+    for seed in range(30):
+        train_X, train_y, _ = _judged(30, 100 + seed)
+        if train_X[:, names.index("judge_flipped")].sum() < 2:
+            continue  # nothing tells flips apart
+        result = policies.learned(train_X, train_y, X, k, feature_names=names, seed=seed)
+        human = np.array(result.destinations) == "human"
+        plain = make_pipeline(StandardScaler(), LogisticRegression()).fit(np.log1p(train_X), train_y)
+        plain_human = np.array(policies.route_top(plain.predict_proba(np.log1p(X))[:, 1], k)) == "human"
+        share_learned.append(flipped[human].mean())
+        share_plain.append(flipped[plain_human].mean())
+        caught_learned.append(wrong[human].mean())
+        caught_plain.append(wrong[plain_human].mean())
+        assert set(result.importances) == {*names, policies.UNCERTAINTY_FEATURE}
+        assert result.importances[policies.UNCERTAINTY_FEATURE] > 0
+    assert np.mean(share_learned) > 0.9 > np.mean(share_plain) + 0.1
+    assert np.mean(caught_learned) > np.mean(caught_plain) + 0.1
+
+
+def test_learned_probabilities_are_calibrated():
+    """Against scikit-learn's reliability curve on held-out items: predicted and observed error rates agree."""
+    train_X, train_y = _synthetic(3000, 0)
+    X, wrong = _synthetic(3000, 1)
+    result = policies.learned(train_X, train_y, X, 0)
+    observed, predicted = calibration_curve(wrong, result.probabilities, n_bins=5, strategy="quantile")
+    np.testing.assert_allclose(predicted, observed, atol=0.05)
+    assert brier_score_loss(wrong, result.probabilities) < brier_score_loss(wrong, np.full(3000, train_y.mean()))
+
+
+def test_learned_without_both_classes_follows_judge_uncertainty():
+    X, _, names = _judged(50, 3)
+    uncertainty = policies._uncertainty_column(X, names)
+    result = policies.learned(X, np.zeros(50), X, 5, feature_names=names)
+    assert (result.probabilities == 0).all() and result.importances == {}
+    assert result.destinations == policies.route_top(uncertainty, 5)
 
 
 def test_learned_without_both_classes_spends_the_budget_at_random():

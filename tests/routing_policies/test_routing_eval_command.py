@@ -36,3 +36,37 @@ def test_bad_rows_are_named_by_line_and_field(tmp_path):
         call_command("routing_eval", str(path))
     with pytest.raises(CommandError, match="--policies: unknown oracle"):
         call_command("routing_eval", str(LLMBAR), "--policies", "oracle")
+
+
+MULTIPREF = Path(__file__).resolve().parent.parent / "data" / "multipref"
+
+
+def test_a_multipref_export_with_judge_verdicts(capsys):
+    call_command(
+        "routing_eval", str(MULTIPREF / "records.jsonl"), "--format", "multipref", "--annotators", "all",
+        "--judges", str(MULTIPREF / "judges.jsonl"), "--budgets", "0,1", "--repeats", "2", "--json",
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_items"] == 4 and result["all_human"]["accuracy"] == result["policies"]["random"]["1"]["accuracy"]
+    assert "judge_uncertainty" in result["learned_importances"]
+
+
+def test_multipref_errors_name_the_file(tmp_path):
+    bad = tmp_path / "judges.jsonl"
+    bad.write_text('{"id": "nope", "judge": "j", "label": {"overall": 1}}\n')
+    with pytest.raises(CommandError, match=r"records.jsonl: .*nope|judges.jsonl: .*nope"):
+        call_command(
+            "routing_eval", str(MULTIPREF / "records.jsonl"), "--format", "multipref", "--judges", str(bad),
+            "--repeats", "1",
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="--judges: only with --format multipref"):
+        call_command("routing_eval", str(MULTIPREF / "records.jsonl"), "--judges", str(bad))
+
+
+@pytest.mark.skipif(__import__("routing.embeddings").embeddings.embeddings_available(), reason="extra installed")
+def test_embeddings_without_the_extra_is_a_clear_error(tmp_path):
+    with pytest.raises(CommandError, match=r"--embeddings: .*tandem\[embeddings\]"):
+        call_command(
+            "routing_eval", str(MULTIPREF / "records.jsonl"), "--format", "multipref", "--repeats", "1",
+            "--embeddings",
+        )  # fmt: skip
