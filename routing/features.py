@@ -51,15 +51,16 @@ def metadata_tags(metadata: Mapping | None) -> set[str]:
     return tags
 
 
-def _direction_majority(labels: Sequence[Mapping]) -> dict[str, int] | None:
-    """When the judges' values have no majority (2 and 1, say): the side more than half of them take, at the
-    mildest strength any of them gives it (as `consistency` resolves a strength in doubt); None when no side
-    has more than half."""
+def _undecided(labels: Sequence[Mapping]) -> dict[str, int]:
+    """The judges' label when their values have no majority: the side more than half of them take, at the
+    mildest strength any of them gives it (2 and 1: 1); with no such side (A against B, or A against a tie),
+    their mean rounded toward zero (a tie for an even split), as `consistency` resolves two orders that
+    disagree. So any usable judgment gives a label; the disagreement is the `disagree` signal's to report."""
     sides = [_sign(label[OVERALL]) for label in labels]
     for side in set(sides):
         if sides.count(side) * 2 > len(sides):
             return {OVERALL: min((label[OVERALL] for label in labels if _sign(label[OVERALL]) == side), key=abs)}
-    return None
+    return {OVERALL: int(np.trunc(np.mean([label[OVERALL] for label in labels])))}
 
 
 def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
@@ -69,7 +70,8 @@ def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
     in either order is null failed to parse. The judges' labels are then combined by `aggregate_judgments`
     (majority). Returns:
       label: the aggregate {"overall": int} — the majority value, else the side more than half of the judges
-        take at its mildest strength — or None (every judge failed, or no side has a majority);
+        take at its mildest strength, else their mean rounded toward zero (`_undecided`) — or None when no
+        judge gave a usable label;
       flipped: some judge's verdict changed side when the order was swapped;
       disagree: the judges' labels point different ways (A / tie / B);
       parse_failure: some judge's output (in either order) did not parse, or there is no judge output;
@@ -96,7 +98,7 @@ def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
     usable = [label for label in per_judge if label is not None]
     aggregate = aggregate_judgments([(label, None) for label in per_judge]).label
     if aggregate is None and usable:
-        aggregate = _direction_majority(usable)
+        aggregate = _undecided(usable)
     directions = {_sign(label[OVERALL]) for label in usable}
     return {
         "label": aggregate,

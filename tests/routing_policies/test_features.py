@@ -52,7 +52,9 @@ def test_judge_signals():
     three = judge_signals([{"judge": j, "label": {"overall": v}} for j, v in (("a", -2), ("b", -1), ("c", 1))])
     assert three["label"] == {"overall": -1} and three["disagree"]
     even = judge_signals([{"judge": "a", "label": {"overall": 2}}, {"judge": "b", "label": {"overall": -1}}])
-    assert even["label"] is None and even["disagree"] and not even["parse_failure"]
+    assert even["label"] == {"overall": 0} and even["disagree"] and even["tie"] and not even["parse_failure"]
+    leaning = judge_signals([{"judge": "a", "label": {"overall": -2}}, {"judge": "b", "label": {"overall": 0}}])
+    assert leaning["label"] == {"overall": -1} and leaning["disagree"]
 
 
 def test_feature_matrix_columns_follow_names():
