@@ -79,7 +79,8 @@ def routing_forecast(*, campaign: Campaign) -> dict:
 
 def labels_changed(*, campaign: Campaign) -> None:
     """After new human labels: a learned policy retrains and reroutes, at most once per
-    TANDEM_ROUTE_RELEARN_SECONDS (a pass reads every item; labels arrive every second)."""
+    TANDEM_ROUTE_RELEARN_SECONDS (a pass reads every item; labels arrive every second). Labels that arrive
+    within the window are learned from by a pass queued for its end."""
     from django.conf import settings
 
     from routing.router import last_pass, route_request
@@ -87,12 +88,9 @@ def labels_changed(*, campaign: Campaign) -> None:
     if campaign.routing_policy != Campaign.RoutingPolicy.LEARNED:
         return
     previous = last_pass(campaign)
-    if (
-        previous is not None
-        and (timezone.now() - previous.created_at).total_seconds() < settings.TANDEM_ROUTE_RELEARN_SECONDS
-    ):
-        return
-    route_request(campaign=campaign, start_judges=False)
+    since = (timezone.now() - previous.created_at).total_seconds() if previous is not None else None
+    wait = 0.0 if since is None else max(0.0, settings.TANDEM_ROUTE_RELEARN_SECONDS - since)
+    route_request(campaign=campaign, start_judges=False, countdown=wait)
 
 
 def routing_status(*, campaign: Campaign) -> dict:
@@ -111,6 +109,20 @@ def routing_status(*, campaign: Campaign) -> dict:
         "last_pass": previous,
         "forecast": (snapshot.payload.get("routing") if snapshot else None),
     }
+
+
+def last_pass(campaign: Campaign) -> Job | None:
+    """The campaign's latest routing pass (a Job), if any."""
+    from routing.router import last_pass as latest
+
+    return latest(campaign)
+
+
+def route_check(*, campaign: Campaign) -> None:
+    """ValueError when the campaign's policy cannot route it as configured (no budget, both kinds)."""
+    from routing.router import route_check as check
+
+    check(campaign)
 
 
 def route_start(*, campaign: Campaign, created_by=None) -> Job:

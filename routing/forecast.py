@@ -4,74 +4,103 @@ The calibration slice went to both humans and judges, at random, so it is an unb
 campaign with both kinds of labels: replaying the routing_eval protocol on it estimates the agreement
 with human consensus that the campaign's policy gives at its budget — "at your budget, routing is
 expected to give X% agreement with human consensus" on the dashboard.
+
+The campaign spends its budget on the slice first (the slice's items keep their human labels) and gives
+the policy what is left for the other items, so the estimate for the campaign is the slice's share at
+the all-human accuracy plus the rest at the policy's accuracy with the budget left after the slice.
 """
 
 from __future__ import annotations
 
-from annotate.models import Campaign, Item
-from routing import evaluation
-from routing.router import CALIBRATION, _latest_decisions, _text_fields, human_labels, judge_labels
+from annotate.models import Campaign, Item, RoutingDecision
+from routing import evaluation, policies
+from routing.router import CALIBRATION, _text_fields, campaign_budget, human_labels, judge_labels, stale_judgments
 
 MIN_ITEMS = 20
 REPEATS = 20
 CURVE_BUDGETS = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
 
+def calibration_ids(campaign: Campaign) -> list[int]:
+    """The items whose latest routing decision put them in the calibration slice (none overridden since)."""
+    ids = set(RoutingDecision.objects.filter(campaign=campaign, policy=CALIBRATION).values_list("item_id", flat=True))
+    latest: dict[int, str] = {}
+    for item_id, policy in (
+        RoutingDecision.objects.filter(item_id__in=ids).order_by("item_id", "-created_at", "-id").values_list(
+            "item_id", "policy"
+        )
+    ):  # fmt: skip
+        latest.setdefault(item_id, policy)
+    return sorted(item_id for item_id, policy in latest.items() if policy == CALIBRATION)
+
+
 def calibration_rows(campaign: Campaign) -> list[dict]:
     """The calibration slice's items that have human and judge labels, as routing_eval rows."""
-    latest = _latest_decisions(campaign.pk)
-    ids = sorted(
-        item_id for item_id, (policy, overridden) in latest.items() if policy == CALIBRATION and not overridden
-    )
-    humans, judges = human_labels(ids), judge_labels(ids)
+    ids = calibration_ids(campaign)
+    humans, judges = human_labels(ids), judge_labels(ids, exclude=stale_judgments(campaign))
     ids = [i for i in ids if humans.get(i) and judges.get(i)]
     texts = _text_fields(campaign, ids)
     return [{**texts[i], "human_labels": humans[i], "judge_labels": judges[i]} for i in ids]
 
 
-def budget_fraction(campaign: Campaign, n_items: int) -> float | None:
-    """The human budget as a fraction of the campaign's routable items."""
+def _human_items(campaign: Campaign, n_items: int) -> int | None:
+    """How many items the campaign's policy gives to humans (slice included)."""
     if campaign.routing_policy == Campaign.RoutingPolicy.ALL_HUMAN:
-        return 1.0
+        return n_items
     if campaign.routing_policy == Campaign.RoutingPolicy.ALL_LLM:
-        return 0.0
-    budget = campaign.human_budget
-    if budget is None:
-        return None
-    if budget <= 1:
-        return float(budget)
-    return min(1.0, budget / n_items) if n_items else None
+        return 0
+    budget = campaign_budget(campaign)
+    return None if budget is None else policies.budget_count(n_items, budget)
+
+
+def _mix(share: float, fixed: dict, rest: dict) -> dict:
+    """`share` of the items at `fixed`'s accuracy and the rest at `rest`'s (the interval mixed the same way)."""
+    return {
+        "accuracy": share * fixed["accuracy"] + (1 - share) * rest["accuracy"],
+        "ci95": [share * f + (1 - share) * r for f, r in zip(fixed["ci95"], rest["ci95"], strict=True)],
+    }
 
 
 def routing_forecast(*, campaign: Campaign, repeats: int = REPEATS, seed: int = 0) -> dict:
     """Expected agreement with human consensus at the campaign's budget, from its calibration slice.
 
-    Returns `{"n_items", "budget_fraction", "policy", "expected", "random", "all_llm", "all_human",
-    "oracle", "curve", "note"}` where each estimate is `{"accuracy", "ci95"}` (None when it cannot be
-    computed and `note` says why), and `curve` holds, per policy (the campaign's, random, the oracle), a
-    list of `{"budget", "accuracy", "ci95"}` over CURVE_BUDGETS and the campaign's own budget. Items with
-    a single human label use it as the consensus (routing_eval's `single_label_gold`), so with an overlap
-    of 1 "all human" is 1.0 by construction.
+    Returns `{"n_items", "budget_fraction", "rest_fraction", "policy", "expected", "random", "all_llm",
+    "all_human", "oracle", "curve", "note"}`. `budget_fraction` is the share of the campaign's items that
+    go to humans, the slice included; `rest_fraction` the share of the other items the policy gets after
+    the slice. `expected`, `random` and `oracle` are for the whole campaign (the slice at the all-human
+    accuracy, the rest at the policy's), each `{"accuracy", "ci95"}`, None when it cannot be computed and
+    `note` says why. `curve` holds, per policy (the campaign's, random, the oracle), `{"budget",
+    "accuracy", "ci95"}` over CURVE_BUDGETS and `rest_fraction`: what a budget buys on items outside the
+    slice. Items with a single human label use it as the consensus (routing_eval's `single_label_gold`), so
+    with an overlap of 1 "all human" is 1.0 by construction. Pairwise campaigns only.
     """
-    out = {"n_items": 0, "budget_fraction": None, "policy": campaign.routing_policy, "expected": None, "note": ""}
+    out = {
+        "n_items": 0, "budget_fraction": None, "rest_fraction": None, "policy": campaign.routing_policy,
+        "expected": None, "note": "",
+    }  # fmt: skip
     if campaign.kind != Campaign.Kind.PAIRWISE:
         out["note"] = "the forecast covers pairwise campaigns"
+        return out
+    if not RoutingDecision.objects.filter(campaign=campaign, policy=CALIBRATION).exists():
+        out["note"] = "no calibration slice yet (a routing pass makes one once the campaign has judges)"
         return out
     rows = calibration_rows(campaign)
     out["n_items"] = len(rows)
     n_routable = Item.objects.filter(campaign=campaign, gold_label__isnull=True).count()
-    fraction = budget_fraction(campaign, n_routable)
-    out["budget_fraction"] = fraction
-    if fraction is None:
+    slice_size = len(calibration_ids(campaign))
+    human = _human_items(campaign, n_routable)
+    if human is None or not n_routable:
         out["note"] = "no human budget set"
         return out
+    share = slice_size / n_routable
+    rest = max(0, human - slice_size) / (n_routable - slice_size) if n_routable > slice_size else 0.0
+    out["budget_fraction"], out["rest_fraction"] = max(human, slice_size) / n_routable, round(rest, 4)
     if len(rows) < MIN_ITEMS:
         out["note"] = f"{len(rows)} calibration items have both human and judge labels; the forecast needs {MIN_ITEMS}"
         return out
     policy = campaign.routing_policy
-    names = [p for p in ("random", policy) if p in evaluation.POLICIES]
-    names = list(dict.fromkeys(names))
-    budgets = sorted({*CURVE_BUDGETS, round(fraction, 4)})
+    names = list(dict.fromkeys(p for p in ("random", policy) if p in evaluation.POLICIES))
+    budgets = sorted({*CURVE_BUDGETS, round(rest, 4)})
     try:
         result = evaluation.routing_eval(
             rows, budgets=budgets, policy_names=names, repeats=repeats, seed=seed, single_label_gold=True
@@ -79,19 +108,20 @@ def routing_forecast(*, campaign: Campaign, repeats: int = REPEATS, seed: int = 
     except ValueError as exc:
         out["note"] = str(exc)
         return out
-    key = evaluation.budget_key(round(fraction, 4))
+    key = evaluation.budget_key(round(rest, 4))
     curves = {name: result["policies"][name] for name in names}
     curves["oracle"] = result["oracle"]
     out["curve"] = {
         name: [{"budget": b, **points[evaluation.budget_key(b)]} for b in budgets] for name, points in curves.items()
     }
-    out["random"] = result["policies"]["random"][key]
-    out["all_llm"], out["all_human"] = result["all_llm"], result["all_human"]
-    out["oracle"] = result["oracle"][key]
+    all_human = result["all_human"]
+    out["all_llm"], out["all_human"] = _mix(share, all_human, result["all_llm"]), all_human
+    out["random"] = _mix(share, all_human, result["policies"]["random"][key])
+    out["oracle"] = _mix(share, all_human, result["oracle"][key])
     if policy == Campaign.RoutingPolicy.ALL_HUMAN:
-        out["expected"] = result["all_human"]
+        out["expected"] = all_human
     elif policy == Campaign.RoutingPolicy.ALL_LLM:
-        out["expected"] = result["all_llm"]
+        out["expected"] = out["all_llm"]
     else:
-        out["expected"] = result["policies"][policy][key]
+        out["expected"] = _mix(share, all_human, result["policies"][policy][key])
     return out

@@ -25,15 +25,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from annotate.models import Annotation, Campaign, Item, Job, RoutingDecision
+from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import JobFailed, job_create, job_handler
 from routing import policies
 from routing.evaluation import strict_majority
@@ -54,6 +56,9 @@ BOTH_KINDS = "judges label pairwise or rubric campaigns, not both kinds at once:
 # trusted; until then the campaign is routed by judge uncertainty and the summary says so.
 MIN_TRAINING_ITEMS = 30
 MIN_TRAINING_CLASS = 5
+# Hysteresis: how much better (in the policy's score) an item must be to take the place of an unlabelled one
+# already routed to humans. Uncertainty scores are sums of weights (0.5 and up); learned ones probabilities.
+INCUMBENT_MARGIN = {Campaign.RoutingPolicy.JUDGE_UNCERTAINTY: 0.05, Campaign.RoutingPolicy.LEARNED: 0.02}
 MAX_TAGS = 50  # metadata tags seen at least MIN_TAG_COUNT times in training become features
 MIN_TAG_COUNT = 5
 CHUNK = 2000
@@ -115,13 +120,33 @@ def _chunks(values: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]
         yield values[start : start + size]
 
 
-def judge_labels(item_ids: Sequence[int]) -> dict[int, list[dict]]:
+def stale_judgments(campaign: Campaign) -> Q:
+    """Judgments routing ignores: those of a judge with an endpoint that is inactive, no longer the
+    campaign's, or made with a prompt other than the one the judge uses now (edited prompts never mix with
+    old judgments). Imported judges' labels always count."""
+    from routing.judges.templates import template_for
+
+    current = Q()
+    for judge in campaign.judges.filter(active=True, imported=False):
+        try:
+            version = template_for(name=judge.prompt_template, override=judge.prompt_override, kind=campaign.kind)
+        except ValueError:
+            continue
+        current |= Q(judge=judge, prompt_version=version.version)
+    return Q(judge__imported=False) & ~current
+
+
+def judge_labels(item_ids: Sequence[int], *, exclude: Q | None = None) -> dict[int, list[dict]]:
     """Per item, its judgments in routing_eval's `judge_labels` shape: one entry per (judge, prompt version,
     sample) with the original order's label and, when judged in both orders, the swapped one (both in the
-    item's own order; None when the output did not parse) and the lower of their logprob confidences."""
+    item's own order; None when the output did not parse) and the lower of their logprob confidences.
+    `exclude`: judgments to leave out (`stale_judgments`)."""
     out: dict[int, dict[tuple, dict]] = defaultdict(dict)
     for chunk in _chunks(item_ids):
-        rows = Annotation.objects.filter(item_id__in=chunk, source=Annotation.Source.JUDGE).values_list(
+        rows = Annotation.objects.filter(item_id__in=chunk, source=Annotation.Source.JUDGE)
+        if exclude is not None:
+            rows = rows.exclude(exclude)
+        rows = rows.values_list(
             "item_id", "judge_id", "prompt_version", "sample_index", "position_swapped", "label", "parse_failed",
             "confidence",
         )  # fmt: skip
@@ -182,11 +207,16 @@ def signals_for(campaign: Campaign, entries: Sequence[Mapping]) -> dict:
     return _rubric_signals(entries, campaign.label_schema)
 
 
-def judge_signal_map(campaign: Campaign, item_ids: Sequence[int]) -> dict[int, dict]:
-    """`signals_for` each judged item, a chunk at a time (only the signals stay in memory)."""
+def judge_signal_map(campaign: Campaign, item_ids: Sequence[int], *, tick=None) -> dict[int, dict]:
+    """`signals_for` each judged item from its current judgments, a chunk at a time (only the signals stay
+    in memory)."""
     signals: dict[int, dict] = {}
+    stale = stale_judgments(campaign)
     for chunk in _chunks(item_ids):
-        signals.update({item_id: signals_for(campaign, e) for item_id, e in judge_labels(chunk).items()})
+        judged = judge_labels(chunk, exclude=stale)
+        signals.update({item_id: signals_for(campaign, e) for item_id, e in judged.items()})
+        if tick:
+            tick()
     return signals
 
 
@@ -263,6 +293,8 @@ def _training_rows(campaign: Campaign) -> list[tuple[Campaign, list[int]]]:
     those named in `routing_params["train_campaigns"]` (earlier or imported campaigns of the same kind)."""
     sources = [campaign]
     for slug in campaign.routing_params.get("train_campaigns", []) or []:
+        if slug == campaign.slug:
+            continue  # its own items are in already
         other = Campaign.objects.filter(slug=slug).first()
         if other is None:
             raise JobFailed(f"routing_params.train_campaigns: no campaign {slug!r}")
@@ -281,7 +313,7 @@ def _training_rows(campaign: Campaign) -> list[tuple[Campaign, list[int]]]:
 
 
 def _features(
-    campaign: Campaign, ids: list[int], signals: Mapping[int, dict], vocabulary: list[str], embeddings: bool
+    campaign: Campaign, ids: list[int], signals: Mapping[int, dict], vocabulary: list[str], embeddings: bool, tick
 ) -> tuple[np.ndarray, list[str]]:
     """`feature_matrix` of these items, reading their texts a chunk at a time (a campaign's texts can be GBs)."""
     blocks, names = [], feature_names_for(vocabulary, embeddings=embeddings)
@@ -291,10 +323,12 @@ def _features(
             [texts[i] for i in chunk], [signals[i] for i in chunk], vocabulary=vocabulary, embeddings=embeddings
         )
         blocks.append(block)
+        if tick:
+            tick()
     return (np.vstack(blocks) if blocks else np.zeros((0, len(names)))), names
 
 
-def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int, dict]) -> _Learned:
+def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int, dict], *, tick=None) -> _Learned:
     """P(the judges' label differs from human consensus) for each candidate, from a model trained on the
     items that have both (`_training_rows`); judge uncertainty while there are too few of them."""
     train_ids: list[int] = []
@@ -303,18 +337,21 @@ def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int
     names = []
     for source, ids in _training_rows(campaign):
         names.append(source.slug)
-        judged = judge_labels(ids)
-        humans = human_labels(ids)
-        for item_id in ids:
-            if item_id not in judged:
-                continue
-            sig = signals.get(item_id) or signals_for(source, judged[item_id])
-            agrees = judge_agrees(source, sig["label"], humans.get(item_id, []))
-            if agrees is None:
-                continue
-            train_ids.append(item_id)
-            train_y.append(0 if agrees else 1)
-            train_signals[item_id] = sig
+        stale = stale_judgments(source)
+        for chunk in _chunks(ids):
+            judged, humans = judge_labels(chunk, exclude=stale), human_labels(chunk)
+            for item_id in chunk:
+                if item_id not in judged:
+                    continue
+                sig = signals.get(item_id) or signals_for(source, judged[item_id])
+                agrees = judge_agrees(source, sig["label"], humans.get(item_id, []))
+                if agrees is None:
+                    continue
+                train_ids.append(item_id)
+                train_y.append(0 if agrees else 1)
+                train_signals[item_id] = sig
+            if tick:
+                tick()
     n_wrong = sum(train_y)
     uncertainty = {i: policies.uncertainty_score(signals[i]) for i in candidates}
     error_rate = n_wrong / len(train_y) if train_y else None
@@ -334,8 +371,8 @@ def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int
     # The optional embedding feature costs minutes per 10,000 items on a CPU: a campaign opts in.
     embeddings = bool(campaign.routing_params.get("embeddings", False))
     try:
-        train_X, feature_names = _features(campaign, train_ids, train_signals, vocabulary, embeddings)
-        X, _ = _features(campaign, candidates, signals, vocabulary, embeddings)
+        train_X, feature_names = _features(campaign, train_ids, train_signals, vocabulary, embeddings, tick)
+        X, _ = _features(campaign, candidates, signals, vocabulary, embeddings, tick)
     except ImportError as exc:
         raise JobFailed(f"routing_params.embeddings: {exc}") from None
     result = policies.learned(train_X, np.array(train_y), X, 0, feature_names=feature_names, seed=campaign.pk)
@@ -386,14 +423,15 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
         )
     if policy != Campaign.RoutingPolicy.ALL_HUMAN and campaign.kind == Campaign.Kind.BOTH:
         raise JobFailed(f"campaign {campaign.slug!r}: {BOTH_KINDS}")
+    started = timezone.now()
+    tick = _Ticker(progress)
     items = _items(campaign)
     n = len(items)
     has_judges = (
         _has_callable_judges(campaign)
         or Annotation.objects.filter(campaign=campaign, source=Annotation.Source.JUDGE).exists()
     )
-    if progress:
-        progress(done=0, total=n)
+    tick(0, n, force=True)
 
     # What must not move, and the calibration slice.
     calibrating = policy != Campaign.RoutingPolicy.ALL_HUMAN or has_judges
@@ -421,10 +459,9 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
             f"calibration slice ({campaign.calibration_fraction:.0%} of the items, at random): humans and judges "
             "both label it, to measure their agreement and to train the learned policy",
         )
-    for item in kept:
-        decisions[item.id] = (item.route, None, policy, "")  # unchanged: no new decision
     waiting: list[_Item] = []
     learned_info: _Learned | None = None
+    signals: dict[int, dict] = {}
     human_used = len(in_slice) + len(kept) + sum(1 for i in overridden if i.route in HUMAN_SIDE)
     target = n if budget is None else policies.budget_count(n, budget)
     if policy == Campaign.RoutingPolicy.ALL_HUMAN:
@@ -435,34 +472,48 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
     scores: dict[int, float] = {}
     described: dict[int, str] = {}
     if policy in JUDGE_POLICIES:
-        signals = judge_signal_map(campaign, [i.id for i in candidates])
+        signals = judge_signal_map(campaign, [i.id for i in candidates], tick=tick)
         waiting = [i for i in candidates if i.id not in signals]
         candidates = [i for i in candidates if i.id in signals]
         # Waiting items keep their route; those already with humans spend budget.
         room = max(0, room - sum(1 for i in waiting if i.route in HUMAN_SIDE))
-        # Items the judges could not label at all go to humans first, whatever their rank.
-        unusable = [i for i in candidates if signals[i.id]["label"] is None]
-        for item in unusable:
+        unusable = {i.id for i in candidates if signals[i.id]["label"] is None}
+        described = {i.id: _describe(signals[i.id]) for i in candidates}
+    else:
+        # Judges that ran on these items and gave no usable verdict leave them to humans (see below).
+        unusable = set(
+            JudgeVerdict.objects.filter(
+                campaign=campaign, label__isnull=True, n_parse_failures__gt=0, item_id__in=[i.id for i in candidates]
+            ).values_list("item_id", flat=True)
+        ) if has_judges and candidates else set()  # fmt: skip
+    # An item no judge could label goes to humans first, even past the budget: nobody else can label it.
+    for item in candidates:
+        if item.id in unusable:
             decisions[item.id] = (
                 Item.Route.HUMAN,
                 None,
                 policy,
-                f"{policy}: the judges gave no usable verdict ({_describe(signals[item.id])}); a human labels it",
+                f"{policy}: the judges gave no usable verdict "
+                f"({described.get(item.id, 'their output did not parse')}); a human labels it",
             )
-        room = max(0, room - len(unusable))
-        candidates = [i for i in candidates if signals[i.id]["label"] is not None]
-        if policy == Campaign.RoutingPolicy.LEARNED:
-            learned_info = _learned_scores(campaign, [i.id for i in candidates], signals)
-            scores = learned_info.scores
-        else:
-            scores = {i.id: policies.uncertainty_score(signals[i.id]) for i in candidates}
-        described = {i.id: _describe(signals[i.id]) for i in candidates}
+    over_budget = max(0, len(unusable) - room)
+    room = max(0, room - len(unusable))
+    candidates = [i for i in candidates if i.id not in unusable]
+    if policy == Campaign.RoutingPolicy.LEARNED:
+        learned_info = _learned_scores(campaign, [i.id for i in candidates], signals, tick=tick)
+        scores = learned_info.scores
+    elif policy == Campaign.RoutingPolicy.JUDGE_UNCERTAINTY:
+        scores = {i.id: policies.uncertainty_score(signals[i.id]) for i in candidates}
     elif policy == Campaign.RoutingPolicy.RANDOM:
         scores = {i.id: stable_draw(campaign.pk, i.id) for i in candidates}
     else:
         scores = {i.id: 0.0 for i in candidates}
+    # Hysteresis: an unlabelled item already with humans stays there unless another beats it by a margin, so a
+    # retrained model or a new verdict elsewhere does not reshuffle the queue on every pass.
+    margin = INCUMBENT_MARGIN.get(policy, 0.0)
+    ranking = {i.id: scores[i.id] + (margin if i.route in HUMAN_SIDE else 0.0) for i in candidates}
     ids = [i.id for i in candidates]
-    order = _ranked(ids, [scores[i] for i in ids], campaign.pk)
+    order = _ranked(ids, [ranking[i] for i in ids], campaign.pk)
     to_humans = {ids[k] for k in order[:room]}
     cut = scores[ids[order[room - 1]]] if 0 < room <= len(order) else None
     fallback = learned_info is not None and bool(learned_info.fallback)
@@ -476,18 +527,19 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
             _reason(policy, human, rank, len(order), scores[item_id], cut, target, described.get(item_id), fallback),
         )
 
-    # Write: only what changed, and only where the item is still as it was read.
+    # Write only what changed, and only where the item is as the pass read it: compare-and-set on the route,
+    # and never over an override an admin made since the pass began (overrides take the same lock).
     now = timezone.now()
     by_id = {i.id: i for i in items}
-    moves: dict[str, list[int]] = defaultdict(list)
+    moves: dict[tuple[str, str], list[int]] = defaultdict(list)
     for item_id, (destination, _score, _policy, _reason_text) in decisions.items():
         if by_id[item_id].route != destination:
-            moves[destination].append(item_id)
+            moves[(by_id[item_id].route, destination)].append(item_id)
     written: list[RoutingDecision] = []
     with transaction.atomic():
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one pass at a time per campaign
-        for destination, moved in moves.items():
-            for item_id in _move(campaign, moved, destination):
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one writer at a time per campaign
+        for (was, destination), moved in moves.items():
+            for item_id in _move(campaign, moved, destination, was=was, since=started):
                 _destination, score, decided_by, reason = decisions[item_id]
                 written.append(
                     RoutingDecision(
@@ -500,9 +552,9 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
                         created_at=now,
                     )
                 )
+            tick(n, n)
         RoutingDecision.objects.bulk_create(written, batch_size=5000)
-    if progress:
-        progress(done=n, total=n)
+    tick(n, n, force=True)
 
     judge_job = None
     if start_judges and has_judges and campaign.routing_params.get("auto_judge", True):
@@ -522,6 +574,8 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
         },
         "kept_for_humans": len(kept),
         "overridden": len(overridden),
+        "unusable_verdicts": len(unusable),
+        "over_budget": over_budget,
         "waiting_for_judges": len(waiting),
         "judge_run": judge_job.pk if judge_job else None,
     }
@@ -533,12 +587,31 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
             "fallback": learned_info.fallback,
             "importances": dict(list(learned_info.importances.items())[:15]),
         }
-    if waiting and judge_job is None and not _has_callable_judges(campaign):
-        summary["note"] = (
-            f"{len(waiting)} items wait for a judge verdict, and the campaign has no active judge with an endpoint: "
-            "add one (or import judge labels), then route again"
-        )
+    if waiting and judge_job is None:
+        if not _has_callable_judges(campaign):
+            summary["note"] = (
+                f"{len(waiting)} items wait for a judge verdict, and the campaign has no active judge with an "
+                "endpoint: add one (or import judge labels), then route again"
+            )
+        elif _active_judge_run(campaign) is not None:
+            summary["note"] = f"{len(waiting)} items wait for the judge run in progress; a pass follows it"
     return summary
+
+
+class _Ticker:
+    """Reports progress (and so the heartbeat that keeps the sweeper from re-queuing a live pass) at most
+    every few seconds, from the long loops of a pass."""
+
+    def __init__(self, progress, every: float = 5.0):
+        self.progress, self.every, self.last = progress, every, -math.inf
+
+    def __call__(self, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last >= self.every:
+            self.last = now
+            self.progress(done=done, total=total)
 
 
 def _reason(
@@ -569,42 +642,61 @@ def _reason(
     return f"{policy}: {what}, rank {rank} of {of} ({signals}){threshold}; {budget}: to {where}"
 
 
-def _move(campaign: Campaign, item_ids: list[int], destination: str) -> list[int]:
-    """Set the route of these items; returns those moved. An item leaving the human side moves only while
-    no human has labelled or leased it (a lease taken since the pass read it wins)."""
-    table = Item._meta.db_table
+def _move(campaign: Campaign, item_ids: list[int], destination: str, *, was: str, since=None) -> list[int]:
+    """Move these items from route `was` to `destination`; returns those moved. Compare-and-set: an item whose
+    route changed since the pass read it stays. One leaving the human side moves only while no human has
+    labelled or leased it (a lease taken since wins), and none moves over an admin's override made since
+    `since`."""
+    table, decisions = Item._meta.db_table, RoutingDecision._meta.db_table
     guard = ""
     if destination == Item.Route.LLM:
-        guard = " AND NOT (route IN ('human', 'both') AND (human_label_count > 0 OR assigned_count > 0))"
+        guard += " AND NOT (route IN ('human', 'both') AND (human_label_count > 0 OR assigned_count > 0))"
+    extra: list = []
+    if since is not None:
+        guard += (
+            f" AND NOT EXISTS (SELECT 1 FROM {decisions} d WHERE d.item_id = {table}.id"
+            " AND d.overridden_by_id IS NOT NULL AND d.created_at >= %s)"
+        )
+        extra.append(since)
     moved: list[int] = []
     with connection.cursor() as cursor:
         for chunk in _chunks(item_ids):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(
-                f"UPDATE {table} SET route = %s WHERE campaign_id = %s AND id IN ({marks}){guard} RETURNING id",
-                [destination, campaign.pk, *chunk],
+                f"UPDATE {table} SET route = %s WHERE campaign_id = %s AND route = %s AND id IN ({marks}){guard} "
+                "RETURNING id",
+                [destination, campaign.pk, was, *chunk, *extra],
             )
             moved += [row[0] for row in cursor.fetchall()]
     return moved
 
 
-def _start_judges(campaign: Campaign, *, waiting: bool) -> Job | None:
-    """Queue a judge run for what the judges still owe: the items waiting for a verdict and those routed
-    to them. None when a run is already queued or running (it covers them), or nothing is owed."""
+def _active_judge_run(campaign: Campaign) -> Job | None:
     from routing.judges.runs import JOB_KIND as JUDGE_RUN
-    from routing.judges.runs import judge_run_start
 
-    if Job.objects.filter(campaign=campaign, kind=JUDGE_RUN, state__in=Job.ACTIVE_STATES).exists():
+    return Job.objects.filter(campaign=campaign, kind=JUDGE_RUN, state__in=Job.ACTIVE_STATES).first()
+
+
+def _start_judges(campaign: Campaign, *, waiting: bool) -> Job | None:
+    """Queue a judge run for what the judges still owe: every routable item (not a gold check, not labelled
+    or leased by a human) without a judgment yet. A run already queued or running was fixed on its items
+    when it began: it is asked to route with judges again when it ends, so items that arrived meanwhile are
+    judged by the next run. None when nothing is owed or a run is active."""
+    from routing.judges.runs import judge_run_start, run_items
+
+    active = _active_judge_run(campaign)
+    if active is not None:
+        if waiting:
+            Job.objects.filter(pk=active.pk).update(params={**active.params, "route_again": True})
         return None
     if not _has_callable_judges(campaign):
         return None
-    owed = Item.objects.filter(campaign=campaign, gold_label__isnull=True).exclude(route=Item.Route.HUMAN)
     judges = list(campaign.judges.filter(active=True, imported=False))
     judged = Annotation.objects.filter(campaign=campaign, source=Annotation.Source.JUDGE, judge__in=judges)
-    if not waiting and not owed.exclude(pk__in=judged.values("item_id")).exists():
+    if not run_items(campaign=campaign, scope="routable").exclude(pk__in=judged.values("item_id")).exists():
         return None
     try:
-        return judge_run_start(campaign=campaign, judges=judges, scope="not_human", then_route=waiting)
+        return judge_run_start(campaign=campaign, judges=judges, scope="routable", then_route=waiting)
     except ValueError as exc:
         log.warning("campaign %s: could not start the judges: %s", campaign.slug, exc)
         return None
@@ -642,19 +734,33 @@ def route_check(campaign: Campaign) -> None:
         raise ValueError(BOTH_KINDS)
 
 
-def route_request(*, campaign: Campaign, start_judges: bool = True) -> Job | None:
+def route_request(*, campaign: Campaign, start_judges: bool = True, countdown: float = 0) -> Job | None:
     """Ask for a routing pass after something routing depends on changed (new items, a judge run, a new
     budget or policy). A queued pass will see the change, so nothing is added; a campaign whose policy
     cannot run yet (no budget) gets none. A pass asked for by a judge run starts no judge run itself
-    (`start_judges=False`), so an endpoint that keeps failing cannot set off an endless chain."""
-    try:
-        route_check(campaign)
-    except ValueError:
-        return None
-    with transaction.atomic():
-        if Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).exists():
+    (`start_judges=False`), so an endpoint that keeps failing cannot set off an endless chain.
+
+    Inside a transaction the request is made when it commits: a queued pass that starts meanwhile would
+    not see the uncommitted change, and this request must not be dropped in its favour. Returns the job
+    when one was queued here and then.
+    """
+
+    def request() -> Job | None:
+        try:
+            route_check(Campaign.objects.get(pk=campaign.pk))
+        except (ValueError, Campaign.DoesNotExist):
             return None
-        return job_create(kind=JOB_KIND, params={"start_judges": start_judges}, campaign=campaign)
+        with transaction.atomic():
+            queued = Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED)
+            if queued.filter(params__start_judges=True).exists() or (not start_judges and queued.exists()):
+                return None
+            params = {"start_judges": start_judges}
+            return job_create(kind=JOB_KIND, params=params, campaign=campaign, countdown=countdown)
+
+    if connection.in_atomic_block:
+        transaction.on_commit(request)
+        return None
+    return request()
 
 
 def route_override(*, item: Item, destination: str, user, reason: str = "") -> RoutingDecision:
@@ -667,6 +773,9 @@ def route_override(*, item: Item, destination: str, user, reason: str = "") -> R
     if item.is_gold:
         raise ValueError("gold (attention-check) items are not routed: they have their own queue")
     with transaction.atomic():
+        # The lock a pass writes under: an override lands before a pass's writes (which then leave it) or
+        # after them.
+        Campaign.objects.select_for_update().filter(pk=item.campaign_id).first()
         Item.objects.filter(pk=item.pk).update(route=destination)
         item.route = destination
         return RoutingDecision.objects.create(

@@ -16,7 +16,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import job_cancel
-from routing.api import item_decisions, route_override, route_start, routing_changed, routing_status
+from routing.api import (
+    item_decisions,
+    last_pass,
+    route_check,
+    route_override,
+    route_start,
+    routing_changed,
+    routing_status,
+)
 from routing.judges.runs import JOB_KIND, SCOPES, judge_run_start
 
 RECENT_RUNS = 10
@@ -115,9 +123,9 @@ def feature_words(name: str) -> str:
     return FEATURE_WORDS.get(name, name.replace("_", " "))
 
 
-def _routing_context(campaign: Campaign) -> dict:
-    status = routing_status(campaign=campaign)
-    previous = status["last_pass"]
+def _routing_context(campaign: Campaign, *, full: bool = True) -> dict:
+    status = routing_status(campaign=campaign) if full else {}
+    previous = last_pass(campaign)
     learned = ((previous.result or {}).get("learned") if previous else None) or {}
     importances = [
         {"feature": name, "words": feature_words(name), "weight": weight, "width": 0}
@@ -153,8 +161,9 @@ def routing_page(request, slug: str):
 @staff_member_required
 @require_GET
 def routing_pass_fragment(request, slug: str):
+    """What the page polls every second while a pass runs: the last pass alone (no counts, no forecast)."""
     campaign = get_object_or_404(Campaign, slug=slug)
-    return render(request, "routing/_pass.html", _routing_context(campaign))
+    return render(request, "routing/_pass.html", _routing_context(campaign, full=False))
 
 
 @staff_member_required
@@ -194,14 +203,20 @@ def routing_settings(request, slug: str):
     problem = ""
     if policy not in Campaign.RoutingPolicy.values:
         problem = f"Policy: choose one of {', '.join(Campaign.RoutingPolicy.values)}."
-    elif budget is _INVALID or (budget is not None and budget < 0):
-        problem = "Human budget: a fraction (up to 1) or a count of items (more than 1), or empty for no limit."
+    elif budget is _INVALID or (budget is not None and (budget < 0 or (budget > 1 and budget != int(budget)))):
+        problem = "Human budget: a fraction (up to 1) or a whole count of items (more than 1), or empty for no limit."
     elif fraction is _INVALID or fraction is None or not 0 <= fraction <= 1:
         problem = "Calibration slice: a fraction from 0 to 1."
     slugs = [s.strip() for s in request.POST.get("train_campaigns", "").split(",") if s.strip()]
     missing = sorted(set(slugs) - set(Campaign.objects.filter(slug__in=slugs).values_list("slug", flat=True)))
     if not problem and missing:
         problem = f"Train also on: no campaign {', '.join(missing)}."
+    if not problem:
+        proposed = Campaign(pk=campaign.pk, kind=campaign.kind, routing_policy=policy, human_budget=budget)
+        try:
+            route_check(campaign=proposed)
+        except ValueError as exc:
+            problem = f"Policy: {exc}."
     if problem:
         messages.error(request, problem)
         return redirect("campaign-routing", slug=campaign.slug)

@@ -22,10 +22,15 @@ from .views import campaign_for
 class RoutingSettings(serializers.Serializer):
     routing_policy = serializers.ChoiceField(choices=Campaign.RoutingPolicy.choices, required=False)
     human_budget = serializers.FloatField(
-        min_value=0, allow_null=True, required=False, help_text="A fraction (≤ 1) or a count of items (> 1)."
+        min_value=0, allow_null=True, required=False, help_text="A fraction (≤ 1) or a whole count of items (> 1)."
     )
     calibration_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
     routing_params = serializers.DictField(required=False)
+
+    def validate_human_budget(self, value: float | None) -> float | None:
+        if value is not None and value > 1 and value != int(value):
+            raise serializers.ValidationError("a count of items above 1 is a whole number; a fraction is at most 1")
+        return value
 
     def validate_routing_params(self, value: dict) -> dict:
         unknown = set(value) - {"train_campaigns", "auto_judge", "embeddings"}
@@ -84,10 +89,17 @@ class CampaignRouting(APIView):
         campaign = campaign_for(request, ref)
         data = RoutingSettings(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if "routing_params" in values:  # a partial update of the parameters too: the others stay
+            values["routing_params"] = {**campaign.routing_params, **values["routing_params"]}
+        for name, value in values.items():
+            setattr(campaign, name, value)
+        try:
+            routing_api.route_check(campaign=campaign)
+        except ValueError as exc:
+            return Response({"routing_policy": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         with transaction.atomic():
-            for name, value in data.validated_data.items():
-                setattr(campaign, name, value)
-            campaign.save(update_fields=[*data.validated_data, "updated_at"])
+            campaign.save(update_fields=[*values, "updated_at"])
             routing_api.routing_changed(campaign=campaign)
         return Response(_status(campaign))
 

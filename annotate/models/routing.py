@@ -36,7 +36,11 @@ class RoutingDecision(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["item", "-created_at"], name="routing_item_time_idx")]
+        indexes = [
+            models.Index(fields=["item", "-created_at"], name="routing_item_time_idx"),
+            # The routing page's recent decisions, without sorting a campaign's whole history.
+            models.Index(fields=["campaign", "-created_at", "-id"], name="routing_campaign_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id} -> {self.destination} ({self.policy})"

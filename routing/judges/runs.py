@@ -51,7 +51,7 @@ from routing.router import JUDGE_POLICIES, route_request
 log = logging.getLogger(__name__)
 
 JOB_KIND = "judge_run"
-SCOPES = ("routed", "all", "not_human")
+SCOPES = ("routed", "all", "routable")
 ITEM_CHUNK = 500
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 0.5
@@ -109,15 +109,18 @@ def judge_plans(*, campaign: Campaign, judges: list[Judge]) -> list[Plan]:
 
 
 def run_items(*, campaign: Campaign, scope: str):
-    """The items a run judges: those routed to the judges (llm or both), every item, or every item not
-    routed to humans alone (`not_human`: what a judge-first routing policy needs verdicts on)."""
+    """The items a run judges: those routed to the judges (llm or both), every item, or every item a judge
+    may still be needed on (`routable`: not a gold check, and not one that humans alone label and have
+    labelled or leased; what a judge-first routing policy needs verdicts on)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     items = Item.objects.filter(campaign=campaign)
     if scope == "routed":
         items = items.filter(route__in=(Item.Route.LLM, Item.Route.BOTH))
-    elif scope == "not_human":
-        items = items.filter(gold_label__isnull=True).exclude(route=Item.Route.HUMAN)
+    elif scope == "routable":
+        items = items.filter(gold_label__isnull=True).exclude(
+            Q(route=Item.Route.HUMAN) & (Q(human_label_count__gt=0) | Q(assigned_count__gt=0))
+        )
     return items
 
 
@@ -373,8 +376,11 @@ def judge_run(job: Job, progress) -> dict:
     stats["verdicts"] = judge_verdicts_update(campaign=campaign, item_ids=item_ids)
     stats["routed_to_humans"] = _route_unjudgeable(campaign=campaign, item_ids=item_ids)
     stats_request(campaign_id=campaign.pk)  # judges against humans, with the new judgments
-    if job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES:
-        route_request(campaign=campaign, start_judges=False)  # the new verdicts decide where items go
+    # The new verdicts decide where items go. A pass that found this run busy asked for judges again: items
+    # that arrived meanwhile are not in this run. Otherwise the pass starts no run (no endless chain).
+    again = bool((Job.objects.filter(pk=job.pk).values_list("params", flat=True).first() or {}).get("route_again"))
+    if again or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES:
+        route_request(campaign=campaign, start_judges=again)
     progress(done=stats["done"], total=total)
     return _summary(stats, failures, running=False)
 

@@ -53,7 +53,10 @@
         })).concat([{
           label: "your budget",
           type: "scatter",
-          data: routing.expected ? [{ x: routing.budget_fraction * 100, y: routing.expected.accuracy * 100 }] : [],
+          // The curves are for the items outside the calibration slice: the point is the budget left for them.
+          data: (routing.curve[routing.policy] || [])
+            .filter((p) => p.budget === routing.rest_fraction)
+            .map((p) => ({ x: p.budget * 100, y: p.accuracy * 100 })),
           pointRadius: 7,
         }]),
       },
@@ -61,7 +64,7 @@
         animation: false,
         parsing: true,
         scales: {
-          x: { type: "linear", min: 0, max: 100, title: { display: true, text: "items routed to humans (%)" } },
+          x: { type: "linear", min: 0, max: 100, title: { display: true, text: "items outside the calibration slice routed to humans (%)" } },
           y: { suggestedMax: 100, title: { display: true, text: "agreement with human consensus (%)" } },
         },
       },

@@ -125,7 +125,11 @@ def test_a_leased_item_is_never_taken_from_its_annotator():
     # The guard holds even when the pass read the item before the lease was taken.
     free = Item.objects.filter(campaign=campaign, route=Item.Route.BOTH).first()
     Item.objects.filter(pk=free.pk).update(route=Item.Route.HUMAN, assigned_count=1)
-    assert router._move(campaign, [free.pk], Item.Route.LLM) == []
+    assert router._move(campaign, [free.pk], Item.Route.LLM, was=Item.Route.HUMAN) == []
+    # Compare-and-set: an item whose route changed since the pass read it stays where it is now.
+    other = Item.objects.filter(campaign=campaign, route=Item.Route.LLM).first()
+    assert router._move(campaign, [other.pk], Item.Route.HUMAN, was=Item.Route.BOTH) == []
+    assert router._move(campaign, [other.pk], Item.Route.HUMAN, was=Item.Route.LLM) == [other.pk]
 
 
 def test_an_override_holds_until_the_next_override():
@@ -209,8 +213,9 @@ def test_learned_falls_back_until_trained_then_learns_what_the_judges_miss():
     risky = [i.pk for k, i in enumerate(items) if k % 10 == 0]
     # The 30 risky items fill the 60-item budget before anything else (minus those in the slice: both).
     assert Item.objects.filter(pk__in=risky, route__in=(Item.Route.HUMAN, Item.Route.BOTH)).count() == 30
-    decision = RoutingDecision.objects.filter(item_id=risky[1], policy="learned").first()
-    assert decision is None or "P(judges differ from human consensus)" in decision.reason
+    # Those the trained model moved say why (some were already with humans after the first pass).
+    moved = RoutingDecision.objects.filter(item_id__in=risky, policy="learned", reason__contains="P(judges differ")
+    assert moved.count() >= 10
     with pytest.raises(JobFailed, match="no campaign 'nope'"):
         campaign.routing_params = {"train_campaigns": ["nope"]}
         route_campaign(campaign=campaign, start_judges=False)
@@ -302,3 +307,108 @@ def test_learned_with_the_bundled_embedding_model():
     summary = route_campaign(campaign=campaign, start_judges=False)
     assert summary["learned"]["fallback"] == "" and "embedding_similarity" in summary["learned"]["importances"]
     assert summary["learned"]["importances"]["embedding_similarity"] > 0
+
+
+def test_a_pass_never_undoes_an_override_made_while_it_ran():
+    from django.utils import timezone
+
+    campaign, _, _ = judged_campaign(n=20)
+    route_campaign(campaign=campaign, start_judges=False)
+    item = Item.objects.filter(campaign=campaign, route=Item.Route.LLM).first()
+    started = timezone.now()
+    route_override(item=item, destination=Item.Route.LLM, user=AdminFactory(), reason="keep it with the judges")
+    # The pass read the item as llm and wants it with humans: the override made since it began wins.
+    assert router._move(campaign, [item.pk], Item.Route.HUMAN, was=Item.Route.LLM, since=started) == []
+    assert router._move(campaign, [item.pk], Item.Route.HUMAN, was=Item.Route.LLM, since=timezone.now()) == [item.pk]
+
+
+def test_switching_to_a_judge_first_policy_judges_the_items_humans_have_not_touched():
+    from routing.judges.runs import run_items
+
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.ALL_HUMAN)
+    items = [ItemFactory(campaign=campaign, external_id=f"s{k}", route=Item.Route.HUMAN) for k in range(10)]
+    label(items[0], UserFactory(), 1)
+    Item.objects.filter(pk=items[1].pk).update(assigned_count=1)  # leased
+    routable = set(run_items(campaign=campaign, scope="routable").values_list("pk", flat=True))
+    assert routable == {i.pk for i in items[2:]}
+    campaign.routing_policy, campaign.human_budget = Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, 0.5
+    campaign.calibration_fraction = 0.0
+    campaign.save()
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["waiting_for_judges"] == 8 and summary["kept_for_humans"] == 2
+
+
+def test_a_busy_judge_run_is_asked_to_route_with_judges_again(monkeypatch):
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.5)
+    campaign.judges.add(JudgeFactory(base_url="http://127.0.0.1:9/v1", model="m"))
+    ItemFactory(campaign=campaign, external_id="late")
+    busy = Job.objects.create(
+        kind="judge_run", campaign=campaign, state=Job.State.RUNNING, params={"scope": "routable"}
+    )
+    summary = route_campaign(campaign=campaign, start_judges=True)
+    assert summary["judge_run"] is None and "wait for the judge run in progress" in summary["note"]
+    busy.refresh_from_db()
+    assert busy.params["route_again"] is True and busy.params["scope"] == "routable"
+
+
+def test_judges_that_split_are_ranked_within_the_budget_and_failures_go_first():
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.1,
+                               calibration_fraction=0.0)  # fmt: skip
+    a, b = JudgeFactory(imported=True), JudgeFactory(imported=True)
+    items = [ItemFactory(campaign=campaign, external_id=f"d{k}") for k in range(100)]
+    rows = []
+    for k, item in enumerate(items):
+        for judge, value in ((a, 1), (b, -1 if k % 5 == 0 else 1)):  # they split on 20 items
+            failed = k < 3 and judge == b  # and b's output did not parse on 3 items
+            rows.append(Annotation(item=item, campaign=campaign, source="judge", judge=judge, position_swapped=False,
+                                   label=None if failed else {"overall": value}, parse_failed=failed,
+                                   prompt_version="v1"))  # fmt: skip
+    Annotation.objects.bulk_create(rows)
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["destinations"]["human"] == 10 and summary["over_budget"] == 0  # not 20 + 3
+    Annotation.objects.filter(item__in=items[:12], judge=a).update(label=None, parse_failed=True)
+    Annotation.objects.filter(item__in=items[:12], judge=b).update(label=None, parse_failed=True)
+    summary = route_campaign(campaign=campaign, start_judges=False)
+    assert summary["unusable_verdicts"] == 12 and summary["over_budget"] == 2
+    assert Item.objects.filter(pk__in=[i.pk for i in items[:12]], route=Item.Route.HUMAN).count() == 12
+
+
+def test_random_keeps_items_the_judges_could_not_label_with_humans():
+    from annotate.models import JudgeVerdict
+
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=0.1, calibration_fraction=0)
+    judge = JudgeFactory(imported=True)
+    items = [ItemFactory(campaign=campaign, external_id=f"u{k}") for k in range(50)]
+    judge_items(campaign, judge, items)
+    stuck = items[7]
+    JudgeVerdict.objects.create(campaign=campaign, item=stuck, label=None, n_judgments=2, n_parse_failures=2)
+    route_campaign(campaign=campaign, start_judges=False)
+    assert Item.objects.get(pk=stuck.pk).route == Item.Route.HUMAN
+    assert Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).count() == 5
+
+
+def test_judgments_from_an_old_prompt_version_do_not_count():
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.2,
+                               calibration_fraction=0)  # fmt: skip
+    judge = JudgeFactory(base_url="http://127.0.0.1:9/v1", model="m")
+    campaign.judges.add(judge)
+    current = router.stale_judgments(campaign)
+    items = [ItemFactory(campaign=campaign, external_id=f"v{k}") for k in range(10)]
+    from routing.judges.templates import template_for
+
+    version = template_for(name=judge.prompt_template, override=judge.prompt_override, kind=campaign.kind).version
+    for item in items:
+        for swapped in (False, True):
+            for v, label_value in ((version, 1), ("an-old-prompt", -1 if swapped else 1)):  # the old one flipped
+                Annotation.objects.create(
+                    item=item,
+                    campaign=campaign,
+                    source="judge",
+                    judge=judge,
+                    position_swapped=swapped,
+                    prompt_version=v,
+                    label={"overall": label_value},
+                )
+    signals = router.judge_signal_map(campaign, [i.pk for i in items])
+    assert not any(sig["flipped"] or sig["disagree"] for sig in signals.values())
+    assert len(router.judge_labels([items[0].pk], exclude=current)[items[0].pk]) == 1

@@ -59,7 +59,7 @@ def test_settings_pass_and_override_through_the_api(admin_api):
 
 
 def test_routing_page_item_page_and_override_form():
-    campaign, _, items = judged_campaign(n=30, flipped={4}, policy=Campaign.RoutingPolicy.LEARNED)
+    campaign, _, items = judged_campaign(n=30, flipped={4, 5, 6}, policy=Campaign.RoutingPolicy.LEARNED)
     job_run(job_id=route_start(campaign=campaign, dispatch=False, start_judges=False).pk)
     admin = AdminFactory()
     client = Client(enforce_csrf_checks=True)
@@ -69,7 +69,8 @@ def test_routing_page_item_page_and_override_form():
     html = page.content.decode()
     assert "Items per destination" in html and 'value="learned" selected' in html
     assert "needs 30" in html  # the learned policy says why it is not trained yet
-    item = items[4]
+    # A flipped item outside the (random) calibration slice: its reason is the judges' flip.
+    item = Item.objects.filter(pk__in=[i.pk for i in items[4:7]]).exclude(route=Item.Route.BOTH).first()
     page = client.get(reverse("campaign-routing-item", args=[campaign.slug, item.pk]))
     assert page.status_code == 200 and "flips when the order is swapped" in page.content.decode()
     url = reverse("campaign-routing-override", args=[campaign.slug, item.pk])
@@ -109,18 +110,19 @@ def test_routing_page_item_page_and_override_form():
 
 
 def test_the_forecast_replays_the_calibration_slice():
-    """300 items, 20% in the slice; the judge is wrong on every tenth item and flips exactly there, so
-    judge_uncertainty at a 25% budget (15 of the slice's 60 items) fixes every error the slice shows (about
-    6 of them, whichever items the slice holds; more than 15 would be a 4-sigma draw)."""
+    """300 items, 20% in the slice; a 40% budget leaves the policy 60 of the other 240 items (25%). The
+    judge is wrong on every tenth item and flips exactly there, so judge_uncertainty at 25% (15 of the
+    slice's 60 items) fixes every error the slice shows (about 6, whichever items the slice holds; more
+    than 15 would be a 4-sigma draw)."""
     campaign = CampaignFactory(
-        routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.25, calibration_fraction=0.2
+        routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.4, calibration_fraction=0.2
     )
     judge = JudgeFactory(imported=True)
     campaign.judges.add(judge)
     items = [ItemFactory(campaign=campaign, external_id=f"f{k}") for k in range(300)]
     wrong = {k for k in range(300) if k % 10 == 0}
     judge_items(campaign, judge, items, wrong=wrong, flipped=wrong)
-    assert routing_forecast(campaign=campaign)["note"].startswith("0 calibration items")
+    assert routing_forecast(campaign=campaign)["note"].startswith("no calibration slice yet")
     route_campaign(campaign=campaign, start_judges=False)
     annotators = [UserFactory(), UserFactory()]
     for item in Item.objects.filter(campaign=campaign, route=Item.Route.BOTH):
@@ -129,7 +131,7 @@ def test_the_forecast_replays_the_calibration_slice():
                 item=item, campaign=campaign, source=Annotation.Source.HUMAN, annotator=annotator, label={"overall": 1}
             )
     forecast = routing_forecast(campaign=campaign)
-    assert forecast["n_items"] == 60 and forecast["budget_fraction"] == 0.25
+    assert forecast["n_items"] == 60 and forecast["budget_fraction"] == 0.4 and forecast["rest_fraction"] == 0.25
     assert forecast["all_llm"]["accuracy"] == pytest.approx(1 - len(wrong) / 300, abs=0.1)
     assert forecast["expected"]["accuracy"] == 1.0  # humans agree with each other here; flips = errors
     assert forecast["expected"]["accuracy"] >= forecast["random"]["accuracy"]

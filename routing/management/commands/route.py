@@ -54,10 +54,11 @@ class Command(BaseCommand):
             if judges:
                 self.stderr.write(f"{result['waiting_for_judges']} items wait for the judges: running them here")
                 run = job_run(
-                    job_id=judge_run_start(campaign=campaign, judges=judges, scope="not_human", dispatch=False).pk
+                    job_id=judge_run_start(campaign=campaign, judges=judges, scope="routable", dispatch=False).pk
                 )
                 if run.state != Job.State.SUCCEEDED:
-                    raise CommandError(f"judge run {run.pk} ended {run.state}: {run.error.splitlines()[0]}")
+                    why = (run.error or "").strip().splitlines()[:1]
+                    raise CommandError(f"judge run {run.pk} ended {run.state}" + (f": {why[0]}" if why else ""))
                 job = job_run(job_id=route_start(campaign=campaign, dispatch=False, start_judges=False).pk)
                 if job.result is not None:
                     job.result["judge_run"] = run.pk

@@ -57,7 +57,10 @@ def _multipref(path: Path, annotators: str, judges: Path | None) -> list[dict]:
     if text is None:
         raise CommandError(f"{path}: no such file")
     # A JSON array (a whole export) or JSON lines.
-    records = json.loads(text) if text.lstrip().startswith("[") else text.splitlines()
+    try:
+        records = json.loads(text) if text.lstrip().startswith("[") else text.splitlines()
+    except ValueError as exc:
+        raise CommandError(f"{path}: not a JSON array ({exc})") from None
     try:
         rows = multipref_rows(records, annotators=annotators, judges=verdicts)
     except ValueError as exc:
