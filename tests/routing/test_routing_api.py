@@ -145,3 +145,31 @@ def test_the_forecast_replays_the_calibration_slice():
         job_run(job_id=job.pk)
     html = client.get(reverse("campaign-stats", args=[campaign.slug])).content.decode()
     assert "What the human budget buys" in html and 'id="routing-curve"' in html and "100%" in html
+
+
+def test_patch_checks_the_policy_and_merges_parameters(admin_api):
+    earlier = CampaignFactory()
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.ALL_HUMAN, routing_params={"auto_judge": False})
+    url = f"/api/campaigns/{campaign.slug}/routing/"
+    answer = admin_api.patch(url, {"routing_policy": "random"}, format="json")
+    assert answer.status_code == 400 and "human budget" in str(answer.json()["routing_policy"])
+    answer = admin_api.patch(url, {"routing_policy": "random", "human_budget": 12.5}, format="json")
+    assert answer.status_code == 400 and "whole number" in str(answer.json()["human_budget"])
+    answer = admin_api.patch(
+        url, {"routing_policy": "learned", "human_budget": 12, "routing_params": {"train_campaigns": [earlier.slug]}},
+        format="json",
+    )  # fmt: skip
+    assert answer.status_code == 200
+    assert answer.json()["routing_params"] == {"auto_judge": False, "train_campaigns": [earlier.slug]}
+
+
+def test_new_labels_schedule_a_relearn_instead_of_dropping_it():
+    from routing.api import labels_changed
+
+    campaign, _, _ = judged_campaign(n=10, policy=Campaign.RoutingPolicy.LEARNED)
+    job_run(job_id=route_start(campaign=campaign, dispatch=False, start_judges=False).pk)
+    labels_changed(campaign=campaign)  # the last pass was a moment ago: one is queued for the window's end
+    queued = Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED)
+    assert queued.count() == 1 and queued.first().params == {"start_judges": False}
+    labels_changed(campaign=campaign)
+    assert queued.count() == 1
