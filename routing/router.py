@@ -639,6 +639,8 @@ def _reason(
     else:
         what = f"judge uncertainty {score:.2f}" + (" (learned policy not trained yet)" if fallback else "")
     threshold = f"; cut-off {cut:.2f}" if cut is not None else ""
+    if cut is not None and score == cut:
+        threshold += " (tied with the cut-off: ties are drawn at random, the same way every pass)"
     return f"{policy}: {what}, rank {rank} of {of} ({signals}){threshold}; {budget}: to {where}"
 
 

@@ -246,6 +246,9 @@ def routing_item(request, slug: str, item_id: int):
             "decisions": item_decisions(item=item),
             "destinations": RoutingDecision.Destination.choices,
             "verdict": JudgeVerdict.objects.filter(item=item).first(),
+            "judgments": Annotation.objects.filter(item=item, source=Annotation.Source.JUDGE)
+            .select_related("judge")
+            .order_by("judge__name", "prompt_version", "sample_index", "position_swapped")[:100],
         },
     )
 

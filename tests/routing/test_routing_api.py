@@ -73,6 +73,7 @@ def test_routing_page_item_page_and_override_form():
     item = Item.objects.filter(pk__in=[i.pk for i in items[4:7]]).exclude(route=Item.Route.BOTH).first()
     page = client.get(reverse("campaign-routing-item", args=[campaign.slug, item.pk]))
     assert page.status_code == 200 and "flips when the order is swapped" in page.content.decode()
+    assert page.content.decode().count("<td>swapped</td>") == 1  # its judgments, both orders
     url = reverse("campaign-routing-override", args=[campaign.slug, item.pk])
     assert client.post(url, {"destination": "llm"}).status_code == 403  # no CSRF token
     token = page.context["csrf_token"]
