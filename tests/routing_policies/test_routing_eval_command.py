@@ -70,3 +70,22 @@ def test_embeddings_without_the_extra_is_a_clear_error(tmp_path):
             "routing_eval", str(MULTIPREF / "records.jsonl"), "--format", "multipref", "--repeats", "1",
             "--embeddings",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"human_labels": [{"annotator": "a", "label": {"overall": "A"}}], "judge_labels": []},
+         "line 1, field 'human_labels[0]'.label: \"overall\" must be an integer"),
+        ({"human_labels": [], "judge_labels": [{"judge": "j", "label": {"overall": 1}, "label_swapped": {"o": 1}}]},
+         "line 1, field 'judge_labels[0]'.label_swapped: a label is an object"),
+        ({"human_labels": ["x"], "judge_labels": []}, "line 1, field 'human_labels[0]': an object"),
+        ([1, 2], "line 1, a row is a JSON object"),
+    ],
+)  # fmt: skip
+def test_bad_labels_are_named_by_line_and_field(tmp_path, row, message):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(CommandError) as raised:
+        call_command("routing_eval", str(path), "--repeats", "1")
+    assert message in str(raised.value)

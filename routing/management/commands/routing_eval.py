@@ -24,6 +24,41 @@ def _budgets(text: str) -> list[float | int]:
     return budgets
 
 
+def _label_problem(label: object, *, nullable: bool) -> str:
+    """What is wrong with a label ({"overall": int}, or null where allowed); "" when nothing."""
+    if label is None:
+        return "" if nullable else 'a label {"overall": int} is required'
+    if not isinstance(label, dict) or "overall" not in label:
+        return 'a label is an object with an "overall" integer'
+    value = label["overall"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f'"overall" must be an integer (negative: A better, 0: tie, positive: B better), not {value!r}'
+    return ""
+
+
+def row_problem(row: object) -> str:
+    """The first thing wrong with a routing_eval row, as "field 'x': why"; "" for a good row."""
+    if not isinstance(row, dict):
+        return "a row is a JSON object"
+    for field in ("human_labels", "judge_labels"):
+        if not isinstance(row.get(field), list):
+            return f"field {field!r}: a list is required"
+    for index, human in enumerate(row["human_labels"]):
+        where = f"field 'human_labels[{index}]'"
+        if not isinstance(human, dict):
+            return f"{where}: an object {{annotator, label}} is required"
+        if problem := _label_problem(human.get("label"), nullable=True):
+            return f"{where}.label: {problem}"
+    for index, judge in enumerate(row["judge_labels"]):
+        where = f"field 'judge_labels[{index}]'"
+        if not isinstance(judge, dict):
+            return f"{where}: an object {{judge, label, label_swapped?}} is required"
+        for key in ("label", "label_swapped"):
+            if problem := _label_problem(judge.get(key), nullable=True):
+                return f"{where}.{key}: {problem}"
+    return ""
+
+
 def _llmbar(path: Path) -> list[dict]:
     dataset, results = path / "dataset.json", path / "gpt4-swap-result.json"
     if not dataset.is_file() or not results.is_file():
@@ -90,9 +125,9 @@ def _rows(
                     row = json.loads(line)
                 except ValueError as exc:
                     raise CommandError(f"{path}, line {number}: not JSON ({exc})") from None
-                for field in ("human_labels", "judge_labels"):
-                    if not isinstance(row.get(field), list):
-                        raise CommandError(f"{path}, line {number}, field {field!r}: a list is required")
+                problem = row_problem(row)
+                if problem:
+                    raise CommandError(f"{path}, line {number}, {problem}")
                 rows.append(row)
     except OSError as exc:
         raise CommandError(f"{path}: {exc.strerror}") from None
