@@ -132,9 +132,11 @@ def judge_run_start(
     created_by=None,
     dispatch: bool = True,
     then_route: bool = False,
+    route_after: bool = True,
 ) -> Job:
     """Check the run can start (judges, templates, scope), then queue it as a job. `then_route`: a routing
-    pass follows the run (a judge-first policy waits for its verdicts)."""
+    pass follows the run (a judge-first policy waits for its verdicts); `route_after=False`: none does, not
+    even for a judge-first policy (the caller routes itself, as `route --sync` does)."""
     if judges is None:
         judges = list(campaign.judges.filter(active=True, imported=False))
     if not judges:
@@ -143,7 +145,7 @@ def judge_run_start(
     run_items(campaign=campaign, scope=scope)
     return job_create(
         kind=JOB_KIND,
-        params={"judges": [j.pk for j in judges], "scope": scope, "then_route": then_route},
+        params={"judges": [j.pk for j in judges], "scope": scope, "then_route": then_route, "route_after": route_after},
         campaign=campaign,
         created_by=created_by,
         dispatch=dispatch,
@@ -379,7 +381,8 @@ def judge_run(job: Job, progress) -> dict:
     # The new verdicts decide where items go. A pass that found this run busy asked for judges again: items
     # that arrived meanwhile are not in this run. Otherwise the pass starts no run (no endless chain).
     again = bool((Job.objects.filter(pk=job.pk).values_list("params", flat=True).first() or {}).get("route_again"))
-    if again or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES:
+    wanted = again or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES
+    if wanted and job.params.get("route_after", True):
         route_request(campaign=campaign, start_judges=again)
     progress(done=stats["done"], total=total)
     return _summary(stats, failures, running=False)

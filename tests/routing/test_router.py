@@ -412,3 +412,29 @@ def test_judgments_from_an_old_prompt_version_do_not_count():
     signals = router.judge_signal_map(campaign, [i.pk for i in items])
     assert not any(sig["flipped"] or sig["disagree"] for sig in signals.values())
     assert len(router.judge_labels([items[0].pk], exclude=current)[items[0].pk]) == 1
+
+
+def test_route_sync_runs_the_judges_it_waits_for_then_routes(capsys):
+    from routing.judges.services import judge_create
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    def answer(request: dict) -> str:
+        text = "\n".join(m["content"] for m in request["messages"])
+        return "overall: [[A>B]]" if "HARD" in text else "Both are fine.\n\noverall: [[A=B]]"  # HARD: first shown wins
+
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.25,
+                               calibration_fraction=0.0)  # fmt: skip
+    for k in range(20):
+        ItemFactory(campaign=campaign, external_id=f"y{k}", response_a=("HARD " if k < 5 else "") + f"a{k}")
+    with FakeOpenAIServer(answer=answer) as server:
+        judge = judge_create(name="sync-judge", base_url=server.base_url, model="m", probe=False,
+                             requests_per_minute=600_000, concurrency=8)  # fmt: skip
+        campaign.judges.add(judge)
+        call_command("route", campaign.slug, "--sync")
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["state"] == "succeeded" and summary["judge_run"] and summary["waiting_for_judges"] == 0
+    assert summary["destinations"] == {"unrouted": 0, "human": 5, "llm": 15, "both": 0}
+    hard = Item.objects.filter(campaign=campaign, external_id__in=[f"y{k}" for k in range(5)])
+    assert {item.route for item in hard} == {Item.Route.HUMAN}
+    # Everything ran here: no pass was left queued for a worker.
+    assert not Job.objects.filter(campaign=campaign, kind=router.JOB_KIND, state=Job.State.QUEUED).exists()

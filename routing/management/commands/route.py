@@ -54,7 +54,9 @@ class Command(BaseCommand):
             if judges:
                 self.stderr.write(f"{result['waiting_for_judges']} items wait for the judges: running them here")
                 run = job_run(
-                    job_id=judge_run_start(campaign=campaign, judges=judges, scope="routable", dispatch=False).pk
+                    job_id=judge_run_start(
+                        campaign=campaign, judges=judges, scope="routable", dispatch=False, route_after=False
+                    ).pk
                 )
                 if run.state != Job.State.SUCCEEDED:
                     why = (run.error or "").strip().splitlines()[:1]
