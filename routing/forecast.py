@@ -13,8 +13,8 @@ the all-human accuracy plus the rest at the policy's accuracy with the budget le
 from __future__ import annotations
 
 from annotate.models import Campaign, Item, RoutingDecision
-from routing import evaluation, policies
-from routing.router import CALIBRATION, _text_fields, campaign_budget, human_labels, judge_labels, stale_judgments
+from routing import evaluation
+from routing.router import CALIBRATION, _text_fields, human_labels, human_target, judge_labels, stale_judgments
 
 MIN_ITEMS = 20
 REPEATS = 20
@@ -34,23 +34,12 @@ def calibration_ids(campaign: Campaign) -> list[int]:
     return sorted(item_id for item_id, policy in latest.items() if policy == CALIBRATION)
 
 
-def calibration_rows(campaign: Campaign) -> list[dict]:
-    """The calibration slice's items that have human and judge labels, as routing_eval rows."""
-    ids = calibration_ids(campaign)
+def calibration_rows(campaign: Campaign, ids: list[int]) -> list[dict]:
+    """The calibration slice's items (`calibration_ids`) that have human and judge labels, as routing_eval rows."""
     humans, judges = human_labels(ids), judge_labels(ids, exclude=stale_judgments(campaign))
     ids = [i for i in ids if humans.get(i) and judges.get(i)]
     texts = _text_fields(campaign, ids)
     return [{**texts[i], "human_labels": humans[i], "judge_labels": judges[i]} for i in ids]
-
-
-def _human_items(campaign: Campaign, n_items: int) -> int | None:
-    """How many items the campaign's policy gives to humans (slice included)."""
-    if campaign.routing_policy == Campaign.RoutingPolicy.ALL_HUMAN:
-        return n_items
-    if campaign.routing_policy == Campaign.RoutingPolicy.ALL_LLM:
-        return 0
-    budget = campaign_budget(campaign)
-    return None if budget is None else policies.budget_count(n_items, budget)
 
 
 def _mix(share: float, fixed: dict, rest: dict) -> dict:
@@ -84,11 +73,12 @@ def routing_forecast(*, campaign: Campaign, repeats: int = REPEATS, seed: int = 
     if not RoutingDecision.objects.filter(campaign=campaign, policy=CALIBRATION).exists():
         out["note"] = "no calibration slice yet (a routing pass makes one once the campaign has judges)"
         return out
-    rows = calibration_rows(campaign)
+    slice_ids = calibration_ids(campaign)
+    rows = calibration_rows(campaign, slice_ids)
     out["n_items"] = len(rows)
     n_routable = Item.objects.filter(campaign=campaign, gold_label__isnull=True).count()
-    slice_size = len(calibration_ids(campaign))
-    human = _human_items(campaign, n_routable)
+    slice_size = len(slice_ids)
+    human = human_target(campaign, n_routable)
     if human is None or not n_routable:
         out["note"] = "no human budget set"
         return out

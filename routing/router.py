@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
@@ -390,22 +390,23 @@ def _describe(signals: Mapping) -> str:
     return "; ".join(said) or "the judges agree in both orders"
 
 
-def _summary_counts(campaign: Campaign) -> dict[str, int]:
-    counts = {route: 0 for route in Item.Route.values}
-    for route, n in _route_counts(campaign):
-        counts[route] = n
+def route_counts(campaign: Campaign) -> dict[str, int]:
+    """The campaign's routable items per route (gold checks left out)."""
+    counts = dict.fromkeys(Item.Route.values, 0)
+    rows = Item.objects.filter(campaign=campaign, gold_label__isnull=True).values("route").annotate(n=Count("id"))
+    counts.update(rows.values_list("route", "n"))
     return counts
 
 
-def _route_counts(campaign: Campaign) -> list[tuple[str, int]]:
-    from django.db.models import Count
-
-    return list(
-        Item.objects.filter(campaign=campaign, gold_label__isnull=True)
-        .values("route")
-        .annotate(n=Count("id"))
-        .values_list("route", "n")
-    )
+def human_target(campaign: Campaign, n: int) -> int | None:
+    """How many of the campaign's `n` routable items its policy gives to humans, the calibration slice
+    included: all for all_human, none for all_llm, else the budget's count (None without a budget)."""
+    if campaign.routing_policy == Campaign.RoutingPolicy.ALL_HUMAN:
+        return n
+    if campaign.routing_policy == Campaign.RoutingPolicy.ALL_LLM:
+        return 0
+    budget = campaign_budget(campaign)
+    return None if budget is None else policies.budget_count(n, budget)
 
 
 def _has_callable_judges(campaign: Campaign) -> bool:
@@ -463,11 +464,8 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
     learned_info: _Learned | None = None
     signals: dict[int, dict] = {}
     human_used = len(in_slice) + len(kept) + sum(1 for i in overridden if i.route in HUMAN_SIDE)
-    target = n if budget is None else policies.budget_count(n, budget)
-    if policy == Campaign.RoutingPolicy.ALL_HUMAN:
-        target = n
-    elif policy == Campaign.RoutingPolicy.ALL_LLM:
-        target = 0
+    target = human_target(campaign, n)
+    target = n if target is None else target
     room = max(0, target - human_used)
     scores: dict[int, float] = {}
     described: dict[int, str] = {}
@@ -565,7 +563,7 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
         "items": n,
         "human_budget": campaign.human_budget,
         "human_items_target": target if policy in BUDGETED_POLICIES else None,
-        "destinations": _summary_counts(campaign),
+        "destinations": route_counts(campaign),
         "decisions_written": len(written),
         "calibration": {
             "fraction": campaign.calibration_fraction,

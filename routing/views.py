@@ -9,7 +9,6 @@ import os
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db import transaction
 from django.db.models import Avg, Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -17,13 +16,14 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import job_cancel
 from routing.api import (
+    RULES,
+    RoutingSettingsError,
     item_decisions,
     last_pass,
-    route_check,
     route_override,
     route_start,
-    routing_changed,
     routing_status,
+    routing_update,
 )
 from routing.judges.runs import JOB_KIND, SCOPES, judge_run_start
 
@@ -177,19 +177,26 @@ def routing_route(request, slug: str):
     return redirect("campaign-routing", slug=campaign.slug)
 
 
-_INVALID = object()
+SETTING_NAMES = {
+    "routing_policy": "Policy",
+    "human_budget": "Human budget",
+    "calibration_fraction": "Calibration slice",
+    "routing_params": "Train also on",
+}
 
 
-def _number(text: str):
-    """A form's number: None when empty, _INVALID when not a finite number."""
+def _number(text: str, field: str) -> float | None:
+    """A form's number: None when empty; RoutingSettingsError when not a finite number."""
     text = text.strip()
     if not text:
         return None
     try:
         value = float(text)
     except ValueError:
-        return _INVALID
-    return value if math.isfinite(value) else _INVALID
+        value = math.nan
+    if not math.isfinite(value):
+        raise RoutingSettingsError(field, f"{RULES[field]}, not {text!r}")
+    return value
 
 
 @staff_member_required
@@ -197,36 +204,18 @@ def _number(text: str):
 def routing_settings(request, slug: str):
     """The policy, budget and calibration slice from the page's form; a routing pass follows."""
     campaign = get_object_or_404(Campaign, slug=slug)
-    policy = request.POST.get("routing_policy", campaign.routing_policy)
-    budget = _number(request.POST.get("human_budget", ""))
-    fraction = _number(request.POST.get("calibration_fraction", ""))
-    problem = ""
-    if policy not in Campaign.RoutingPolicy.values:
-        problem = f"Policy: choose one of {', '.join(Campaign.RoutingPolicy.values)}."
-    elif budget is _INVALID or (budget is not None and (budget < 0 or (budget > 1 and budget != int(budget)))):
-        problem = "Human budget: a fraction (up to 1) or a whole count of items (more than 1), or empty for no limit."
-    elif fraction is _INVALID or fraction is None or not 0 <= fraction <= 1:
-        problem = "Calibration slice: a fraction from 0 to 1."
-    slugs = [s.strip() for s in request.POST.get("train_campaigns", "").split(",") if s.strip()]
-    missing = sorted(set(slugs) - set(Campaign.objects.filter(slug__in=slugs).values_list("slug", flat=True)))
-    if not problem and missing:
-        problem = f"Train also on: no campaign {', '.join(missing)}."
-    if not problem:
-        proposed = Campaign(pk=campaign.pk, kind=campaign.kind, routing_policy=policy, human_budget=budget)
-        try:
-            route_check(campaign=proposed)
-        except ValueError as exc:
-            problem = f"Policy: {exc}."
-    if problem:
-        messages.error(request, problem)
-        return redirect("campaign-routing", slug=campaign.slug)
-    with transaction.atomic():
-        campaign.routing_policy, campaign.human_budget, campaign.calibration_fraction = policy, budget, fraction
-        campaign.routing_params = {**campaign.routing_params, "train_campaigns": slugs}
-        campaign.save(
-            update_fields=["routing_policy", "human_budget", "calibration_fraction", "routing_params", "updated_at"]
+    slugs = [slug.strip() for slug in request.POST.get("train_campaigns", "").split(",") if slug.strip()]
+    try:
+        routing_update(
+            campaign=campaign,
+            routing_policy=request.POST.get("routing_policy", campaign.routing_policy),
+            human_budget=_number(request.POST.get("human_budget", ""), "human_budget"),
+            calibration_fraction=_number(request.POST.get("calibration_fraction", ""), "calibration_fraction"),
+            routing_params={"train_campaigns": slugs},
         )
-        routing_changed(campaign=campaign)
+    except RoutingSettingsError as exc:
+        messages.error(request, f"{SETTING_NAMES.get(exc.field, exc.field)}: {exc}.")
+        return redirect("campaign-routing", slug=campaign.slug)
     messages.success(request, "Routing settings saved; a routing pass is queued.")
     return redirect("campaign-routing", slug=campaign.slug)
 

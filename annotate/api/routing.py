@@ -3,7 +3,6 @@ and each item's decisions with an admin override. Annotators never reach these v
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,7 +11,6 @@ from rest_framework.views import APIView
 
 from annotate.models import Campaign, Item, RoutingDecision
 from routing import api as routing_api
-from routing.api import embeddings_available
 
 from .permissions import IsCampaignAdmin
 from .serializers import JobSerializer
@@ -25,31 +23,9 @@ class RoutingSettings(serializers.Serializer):
         min_value=0, allow_null=True, required=False, help_text="A fraction (≤ 1) or a whole count of items (> 1)."
     )
     calibration_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
-    routing_params = serializers.DictField(required=False)
-
-    def validate_human_budget(self, value: float | None) -> float | None:
-        if value is not None and value > 1 and value != int(value):
-            raise serializers.ValidationError("a count of items above 1 is a whole number; a fraction is at most 1")
-        return value
-
-    def validate_routing_params(self, value: dict) -> dict:
-        unknown = set(value) - {"train_campaigns", "auto_judge", "embeddings"}
-        if unknown:
-            raise serializers.ValidationError(
-                f"unknown keys {sorted(unknown)}; known: auto_judge, embeddings, train_campaigns"
-            )
-        slugs = value.get("train_campaigns", [])
-        if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
-            raise serializers.ValidationError("train_campaigns: a list of campaign slugs")
-        missing = set(slugs) - set(Campaign.objects.filter(slug__in=slugs).values_list("slug", flat=True))
-        if missing:
-            raise serializers.ValidationError(f"train_campaigns: no campaign {sorted(missing)}")
-        for flag in ("auto_judge", "embeddings"):
-            if flag in value and not isinstance(value[flag], bool):
-                raise serializers.ValidationError(f"{flag}: true or false")
-        if value.get("embeddings") and not embeddings_available():
-            raise serializers.ValidationError("embeddings: the optional model is not installed (tandem[embeddings])")
-        return value
+    routing_params = serializers.DictField(
+        required=False, help_text="Merged into the current ones: train_campaigns, auto_judge, embeddings."
+    )
 
 
 class DecisionSerializer(serializers.ModelSerializer):
@@ -89,18 +65,10 @@ class CampaignRouting(APIView):
         campaign = campaign_for(request, ref)
         data = RoutingSettings(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        if "routing_params" in values:  # a partial update of the parameters too: the others stay
-            values["routing_params"] = {**campaign.routing_params, **values["routing_params"]}
-        for name, value in values.items():
-            setattr(campaign, name, value)
         try:
-            routing_api.route_check(campaign=campaign)
-        except ValueError as exc:
-            return Response({"routing_policy": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():
-            campaign.save(update_fields=[*values, "updated_at"])
-            routing_api.routing_changed(campaign=campaign)
+            routing_api.routing_update(campaign=campaign, **data.validated_data)
+        except routing_api.RoutingSettingsError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(_status(campaign))
 
 
