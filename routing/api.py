@@ -23,9 +23,9 @@ from routing.router import (
 # What else the annotate app may call: whether a campaign can switch embeddings on, the forecast the
 # statistics snapshot carries, a pass's summary, checks, passes and overrides.
 __all__ = [
-    "embeddings_available", "item_decisions", "items_imported", "labels_changed", "last_pass", "route_check",
-    "route_new_items", "route_now", "route_override", "route_start", "routing_changed", "routing_forecast",
-    "routing_status", "routing_update", "initial_route", "RoutingSettingsError",
+    "RULES", "RoutingSettingsError", "embeddings_available", "initial_route", "item_decisions", "items_imported",
+    "labels_changed", "labels_imported", "last_pass", "route_check", "route_new_items", "route_now",
+    "route_override", "route_start", "routing_changed", "routing_forecast", "routing_status", "routing_update",
 ]  # fmt: skip
 
 # Policies that need no judge signal decide as soon as an item arrives.
@@ -151,6 +151,12 @@ def items_imported(*, campaign: Campaign) -> None:
     """After an import: a routing pass when the policy routes more than statically (or calibrates)."""
     if campaign.routing_policy not in STATIC_DESTINATIONS or campaign.judges.filter(active=True).exists():
         route_request(campaign=campaign)
+
+
+def labels_imported(*, campaign: Campaign) -> None:
+    """After an import of labels: imported judge verdicts are what a judge-first policy routes by."""
+    if campaign.routing_policy in (Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, Campaign.RoutingPolicy.LEARNED):
+        route_request(campaign=campaign, start_judges=False)
 
 
 def routing_changed(*, campaign: Campaign) -> None:

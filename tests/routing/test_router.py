@@ -438,3 +438,20 @@ def test_route_sync_runs_the_judges_it_waits_for_then_routes(capsys):
     assert {item.route for item in hard} == {Item.Route.HUMAN}
     # Everything ran here: no pass was left queued for a worker.
     assert not Job.objects.filter(campaign=campaign, kind=router.JOB_KIND, state=Job.State.QUEUED).exists()
+
+
+def test_imported_judge_labels_ask_for_a_routing_pass():
+    from annotate.services.imports import annotations_import
+
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.5)
+    for k in range(4):
+        ItemFactory(campaign=campaign, external_id=f"im{k}")
+    assert route_campaign(campaign=campaign, start_judges=False)["waiting_for_judges"] == 4
+    lines = [
+        json.dumps({"item": f"im{k}", "judge": "imported-gpt", "label": {"overall": 1}, "position_swapped": swapped})
+        for k in range(4)
+        for swapped in (False, True)
+    ]
+    annotations_import(campaign=campaign, stream=io.BytesIO("\n".join(lines).encode()), filename="judges.jsonl")
+    queued = Job.objects.get(campaign=campaign, kind=router.JOB_KIND, state=Job.State.QUEUED)
+    assert job_run(job_id=queued.pk).result["waiting_for_judges"] == 0

@@ -222,14 +222,17 @@ def annotations_import(
         if not errors.errors and report.rows == 0:
             errors.add("", "", "the file has no rows")
         errors.raise_if_any()
-        transaction.on_commit(lambda: _stats_after_import(campaign.pk))
+        transaction.on_commit(lambda: _after_import(campaign))
     return report
 
 
-def _stats_after_import(campaign_id: int) -> None:
+def _after_import(campaign: Campaign) -> None:
+    """Statistics with the new labels, and a routing pass when the campaign routes by judge verdicts."""
     from annotate.services.stats import stats_request
+    from routing.api import labels_imported
 
-    stats_request(campaign_id=campaign_id)
+    stats_request(campaign_id=campaign.pk)
+    labels_imported(campaign=campaign)
 
 
 def _flush(campaign: Campaign, batch: list[AnnotationRow], report: ImportReport, errors: ErrorCollector) -> None:
