@@ -9,16 +9,13 @@ on this machine took 6.4 s to export 2,000 annotations as JSON, inside the reque
 from __future__ import annotations
 
 import json
-import os
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.child import manage
+
 RATERS = 4
 
 
@@ -80,41 +77,23 @@ def _teardown(campaign) -> None:
     campaign.delete()
 
 
-def _export(slug: str, out: Path, env: dict) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "manage.py", "export", slug, "--format", "trl", "--out", str(out), "--ties", "split"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = json.loads(done.stdout)
+def _export(slug: str, out: Path) -> dict:
+    summary, timing = manage("export", slug, "--format", "trl", "--out", str(out), "--ties", "split")
     return {
-        "wall_s": round(wall, 2),
-        "cpu_s": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 2),
-        # ru_maxrss of the children is the largest child so far: each export runs once, the largest wins.
-        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+        **timing,  # peak_rss_mb: the largest child so far; each export runs once, the largest wins
         "rows": {f["split"]: f["rows"] for f in summary["files"]},
         "bytes": sum(Path(f["path"]).stat().st_size for f in summary["files"]),
     }
 
 
 def run(args) -> dict:
-    from django.conf import settings
-
     items = 5_000 if args.quick else args.export_items
     campaign, setup = _setup(items)
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or (
-        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
     measurements = {"setup": setup}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            measurements["parquet"] = _export(campaign.slug, Path(tmp) / "prefs.parquet", env)
-            measurements["jsonl"] = _export(campaign.slug, Path(tmp) / "prefs.jsonl", env)
+            measurements["parquet"] = _export(campaign.slug, Path(tmp) / "prefs.parquet")
+            measurements["jsonl"] = _export(campaign.slug, Path(tmp) / "prefs.jsonl")
     finally:
         _teardown(campaign)
     p, j = measurements["parquet"], measurements["jsonl"]

@@ -13,16 +13,12 @@ No target is named by the issue; ours is a pass over 100,000 items in under a mi
 from __future__ import annotations
 
 import json
-import os
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.child import manage
 
 HUMANS = 3
 
@@ -91,22 +87,11 @@ def _humans(campaign, item_ids: list[int], users, rng: random.Random) -> None:
     Item.objects.filter(pk__in=item_ids).update(human_label_count=len(users), assigned_count=len(users))
 
 
-def _route(slug: str, env: dict) -> dict:
-    """`manage.py route SLUG --sync --no-judges` in a child process: wall and CPU time, peak memory."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "manage.py", "route", slug, "--sync", "--no-judges"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = json.loads(done.stdout)
+def _route(slug: str) -> dict:
+    """`manage.py route SLUG --sync --no-judges` in a child process (`bench.child.manage`)."""
+    summary, timing = manage("route", slug, "--sync", "--no-judges")
     return {
-        "wall_s": round(wall, 2),
-        "cpu_s": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 2),
-        # ru_maxrss of the children is the largest child so far
-        "peak_rss_mb_so_far": round(after.ru_maxrss / 1024, 1),
+        **timing,  # peak_rss_mb: the largest child so far
         "decisions_written": summary["decisions_written"],
         "destinations": summary["destinations"],
         **({"training_items": summary["learned"]["training_items"]} if "learned" in summary else {}),
@@ -114,7 +99,6 @@ def _route(slug: str, env: dict) -> dict:
 
 
 def run(args) -> dict:
-    from django.conf import settings
     from django.contrib.auth import get_user_model
 
     from annotate.models import Campaign, Item, Judge
@@ -139,23 +123,18 @@ def run(args) -> dict:
         _judge(campaign, judge, ids, rng)
         measurements["setup_s"] = round(time.perf_counter() - began, 1)
 
-        db = settings.DATABASES["default"]
-        env = dict(os.environ)
-        env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-        measurements["first_pass"] = _route(campaign.slug, env)
-        measurements["no_op_pass"] = _route(campaign.slug, env)
+        measurements["first_pass"] = _route(campaign.slug)
+        measurements["no_op_pass"] = _route(campaign.slug)
         _import(campaign, more, seed=2)
         new_ids = list(Item.objects.filter(campaign=campaign, route="unrouted").values_list("id", flat=True))
         _judge(campaign, judge, new_ids, rng)
-        measurements["incremental_pass"] = _route(campaign.slug, env)
+        measurements["incremental_pass"] = _route(campaign.slug)
         users = [get_user_model().objects.get_or_create(username=f"bench-route-{n}")[0] for n in range(HUMANS)]
         calibration = list(Item.objects.filter(campaign=campaign, route="both").values_list("id", flat=True))
         _humans(campaign, calibration, users, rng)
         Campaign.objects.filter(pk=campaign.pk).update(routing_policy="learned")
-        measurements["learned_pass"] = _route(campaign.slug, env)
-        measurements["peak_rss_mb"] = measurements["learned_pass"]["peak_rss_mb_so_far"]
+        measurements["learned_pass"] = _route(campaign.slug)
+        measurements["peak_rss_mb"] = measurements["learned_pass"]["peak_rss_mb"]
     finally:
         _teardown(campaign)
     first, learned = measurements["first_pass"], measurements["learned_pass"]
