@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 
 from annotate import schema as label_schema
-from annotate.models import Assignment, Campaign
+from annotate.models import AnnotatorPool, Assignment, Campaign
 
 CONFIDENCE_WORDS = [(1, "Guessing"), (2, "Unsure"), (3, "Fairly sure"), (4, "Sure"), (5, "Certain")]
 
@@ -20,13 +21,44 @@ def prompt_preview(prompt, length: int = 100) -> str:
 
 
 def campaigns_for_annotator(*, user) -> QuerySet[Campaign]:
-    """Active campaigns whose pool includes this person (an empty pool is open to everyone)."""
-    pool = Campaign.annotators.through.objects.filter(campaign=OuterRef("pk"))
+    """Open campaigns whose pool includes this person: added one by one, or as a member of one of
+    the campaign's pools; a campaign with neither is open to every active account."""
+    direct = Campaign.annotators.through.objects.filter(campaign=OuterRef("pk"))
+    pools = Campaign.pools.through.objects.filter(campaign=OuterRef("pk"))
+    member = AnnotatorPool.members.through.objects.filter(annotatorpool=OuterRef("annotatorpool"), user=user.pk)
     return (
-        Campaign.objects.filter(state=Campaign.State.ACTIVE)
-        .filter(Exists(pool.filter(user=user.pk)) | ~Exists(pool))
+        Campaign.objects.filter(state=Campaign.State.OPEN)
+        .filter(
+            Exists(direct.filter(user=user.pk))
+            | Exists(pools.filter(Exists(member)))
+            | (~Exists(direct) & ~Exists(pools))
+        )
         .order_by("name")
     )
+
+
+def _pool_condition() -> str:
+    """`campaigns_for_annotator`'s pool rule in SQL over campaign alias `c`; one parameter, the user id."""
+    direct = Campaign.annotators.through._meta.db_table
+    pools = Campaign.pools.through._meta.db_table
+    members = AnnotatorPool.members.through._meta.db_table
+    return (
+        f"(EXISTS (SELECT 1 FROM {direct} p WHERE p.campaign_id = c.id AND p.user_id = %(user)s) "
+        f"OR EXISTS (SELECT 1 FROM {pools} cp JOIN {members} m ON m.annotatorpool_id = cp.annotatorpool_id "
+        "WHERE cp.campaign_id = c.id AND m.user_id = %(user)s) "
+        f"OR (NOT EXISTS (SELECT 1 FROM {direct} p WHERE p.campaign_id = c.id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {pools} cp WHERE cp.campaign_id = c.id)))"
+    )
+
+
+def in_campaign_pool(*, user, campaign: Campaign) -> bool:
+    """Whether the campaign's pool includes this person, whatever the campaign's state."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Campaign._meta.db_table} c WHERE c.id = %(campaign)s AND {_pool_condition()}",
+            {"campaign": campaign.pk, "user": user.pk},
+        )
+        return cursor.fetchone() is not None
 
 
 def campaign_for_annotator(*, user, ref: str) -> Campaign | None:
@@ -35,15 +67,12 @@ def campaign_for_annotator(*, user, ref: str) -> Campaign | None:
     The same condition as `campaigns_for_annotator`, written out in SQL: this runs on every
     next/submit request, and compiling the ORM expression cost six times the query itself.
     """
-    pool = Campaign.annotators.through._meta.db_table
     table = Campaign._meta.db_table
-    by_id = ref.isdigit() and len(ref) < 19  # a bigint
-    key, params = ("(slug = %s OR id = %s)", [ref, int(ref)]) if by_id else ("slug = %s", [ref])
+    by_id = ref.isascii() and ref.isdigit() and len(ref) < 19  # a bigint
+    key = "(c.slug = %(ref)s OR c.id = %(id)s)" if by_id else "c.slug = %(ref)s"
     rows = Campaign.objects.raw(
-        f"SELECT * FROM {table} c WHERE {key} AND state = %s "
-        f"AND (EXISTS (SELECT 1 FROM {pool} p WHERE p.campaign_id = c.id AND p.user_id = %s) "
-        f"OR NOT EXISTS (SELECT 1 FROM {pool} p WHERE p.campaign_id = c.id)) LIMIT 1",
-        [*params, Campaign.State.ACTIVE, user.pk],
+        f"SELECT * FROM {table} c WHERE {key} AND c.state = %(state)s AND {_pool_condition()} LIMIT 1",
+        {"ref": ref, "id": int(ref) if by_id else 0, "state": Campaign.State.OPEN, "user": user.pk},
     )
     return next(iter(rows), None)
 

@@ -41,6 +41,9 @@ urlpatterns = [
         routing_views.routing_item_override,
         name="campaign-routing-override",
     ),
+    # -- import wizard (annotate/views/imports.py) --
+    # -- people: accounts, pools, invitations, roles (annotate/views/people.py) --
+    # -- campaign lifecycle and campaign home (annotate/views/campaigns.py) --
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -8,11 +8,12 @@ import math
 import os
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
 from django.db.models import Avg, Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.access import admin_campaign
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import job_cancel
 from routing.api import (
@@ -39,10 +40,10 @@ def _runs_context(campaign: Campaign) -> dict:
     return {"campaign": campaign, "runs": runs, "polling": any(r.state in Job.ACTIVE_STATES for r in runs)}
 
 
-@staff_member_required
+@login_required
 @require_GET
 def judges_page(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     judges = campaign.judges.annotate(
         n=Count("annotations", filter=Q(annotations__campaign=campaign)),
         n_failed=Count("annotations", filter=Q(annotations__campaign=campaign, annotations__parse_failed=True)),
@@ -58,17 +59,17 @@ def judges_page(request, slug: str):
     )
 
 
-@staff_member_required
+@login_required
 @require_GET
 def runs_fragment(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     return render(request, "routing/_runs.html", _runs_context(campaign))
 
 
-@staff_member_required
+@login_required
 @require_POST
 def run_start(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     chosen = [int(j) for j in request.POST.getlist("judge") if j.isdigit()]
     judges = list(campaign.judges.filter(pk__in=chosen))
     if not judges:
@@ -83,10 +84,10 @@ def run_start(request, slug: str):
     return redirect("campaign-judges", slug=campaign.slug)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def run_cancel(request, slug: str, job_id: int):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     job_cancel(job=get_object_or_404(Job, pk=job_id, campaign=campaign, kind=JOB_KIND))
     return render(request, "routing/_runs.html", _runs_context(campaign))
 
@@ -144,10 +145,10 @@ def _routing_context(campaign: Campaign, *, full: bool = True) -> dict:
     }
 
 
-@staff_member_required
+@login_required
 @require_GET
 def routing_page(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     decisions = RoutingDecision.objects.filter(campaign=campaign).select_related("item", "overridden_by")[
         :RECENT_DECISIONS
     ]
@@ -158,18 +159,18 @@ def routing_page(request, slug: str):
     )
 
 
-@staff_member_required
+@login_required
 @require_GET
 def routing_pass_fragment(request, slug: str):
     """What the page polls every second while a pass runs: the last pass alone (no counts, no forecast)."""
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     return render(request, "routing/_pass.html", _routing_context(campaign, full=False))
 
 
-@staff_member_required
+@login_required
 @require_POST
 def routing_route(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     try:
         route_start(campaign=campaign, created_by=request.user)
     except ValueError as exc:
@@ -199,11 +200,11 @@ def _number(text: str, field: str) -> float | None:
     return value
 
 
-@staff_member_required
+@login_required
 @require_POST
 def routing_settings(request, slug: str):
     """The policy, budget and calibration slice from the page's form; a routing pass follows."""
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     slugs = [slug.strip() for slug in request.POST.get("train_campaigns", "").split(",") if slug.strip()]
     try:
         routing_update(
@@ -220,11 +221,11 @@ def routing_settings(request, slug: str):
     return redirect("campaign-routing", slug=campaign.slug)
 
 
-@staff_member_required
+@login_required
 @require_GET
 def routing_item(request, slug: str, item_id: int):
     """One item as the admin sees it: its content, route, labels so far and every routing decision."""
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     item = get_object_or_404(Item, pk=item_id, campaign=campaign)
     return render(
         request,
@@ -242,10 +243,10 @@ def routing_item(request, slug: str, item_id: int):
     )
 
 
-@staff_member_required
+@login_required
 @require_POST
 def routing_item_override(request, slug: str, item_id: int):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     item = get_object_or_404(Item, pk=item_id, campaign=campaign)
     try:
         route_override(

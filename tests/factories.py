@@ -39,7 +39,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
             label_schema.preset(o.preset_name), label_schema.PRESET_KINDS[o.preset_name]
         )
     )
-    state = Campaign.State.ACTIVE
+    state = Campaign.State.OPEN
 
 
 class ItemFactory(factory.django.DjangoModelFactory):

@@ -48,7 +48,7 @@ class CampaignExports(APIView):
 
     @extend_schema(request=serializers.DictField(), responses={202: ExportSerializer})
     def post(self, request, ref: str):
-        campaign = campaign_for(request, ref)
+        campaign = campaign_for(request, ref, need="manage")
         try:
             export = export_start(campaign=campaign, options=dict(request.data), created_by=request.user)
         except ExportOptionsError as exc:
@@ -56,15 +56,22 @@ class CampaignExports(APIView):
         return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 
 
+def _export(request, pk: int, queryset, *, need: str) -> DatasetExport:
+    export = get_object_or_404(queryset.select_related("campaign"), pk=pk)
+    campaign_for(request, str(export.campaign_id), need=need)
+    return export
+
+
 class ExportDetail(APIView):
     permission_classes = [IsCampaignAdmin]
 
     @extend_schema(responses=ExportSerializer)
     def get(self, request, pk: int):
-        return Response(ExportSerializer(get_object_or_404(DatasetExport.objects.select_related("job"), pk=pk)).data)
+        export = _export(request, pk, DatasetExport.objects.select_related("job"), need="view")
+        return Response(ExportSerializer(export).data)
 
     def delete(self, request, pk: int):
-        export_delete(export=get_object_or_404(DatasetExport, pk=pk))
+        export_delete(export=_export(request, pk, DatasetExport.objects.all(), need="manage"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -74,7 +81,7 @@ class ExportFile(APIView):
     permission_classes = [IsCampaignAdmin]
 
     def get(self, request, pk: int, name: str):
-        export = get_object_or_404(DatasetExport, pk=pk)
+        export = _export(request, pk, DatasetExport.objects.all(), need="view")
         names = {f["name"] for f in export.files} | {CARD_FILE}
         if not export.complete or name not in names:
             raise Http404("no such file in a complete export")

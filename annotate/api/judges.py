@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -16,7 +17,7 @@ from annotate.services.jobs import job_cancel
 from routing.judges.runs import SCOPES, judge_run_start
 from routing.judges.services import judge_create, judge_probe, judge_validate
 
-from .permissions import IsCampaignAdmin
+from .permissions import IsCampaignAdmin, IsJudgeAdmin
 from .serializers import JobSerializer
 from .views import campaign_for
 
@@ -65,7 +66,7 @@ def _field_error(exc: ValueError) -> Response:
 
 
 class JudgeListCreate(APIView):
-    permission_classes = [IsCampaignAdmin]
+    permission_classes = [IsJudgeAdmin]
 
     @extend_schema(responses=JudgeSerializer(many=True))
     def get(self, request):
@@ -85,7 +86,7 @@ class JudgeListCreate(APIView):
 
 
 class JudgeDetail(APIView):
-    permission_classes = [IsCampaignAdmin]
+    permission_classes = [IsJudgeAdmin]
 
     @extend_schema(responses=JudgeSerializer)
     def get(self, request, pk: int):
@@ -110,7 +111,7 @@ class JudgeDetail(APIView):
 
 
 class JudgeProbe(APIView):
-    permission_classes = [IsCampaignAdmin]
+    permission_classes = [IsJudgeAdmin]
 
     @extend_schema(request=None, responses=JudgeSerializer)
     def post(self, request, pk: int):
@@ -126,7 +127,7 @@ class JudgeRunStart(APIView):
 
     @extend_schema(request=JudgeRunInput, responses={202: JobSerializer})
     def post(self, request, ref: str):
-        campaign = campaign_for(request, ref)
+        campaign = campaign_for(request, ref, need="manage")
         data = JudgeRunInput(data=request.data)
         data.is_valid(raise_exception=True)
         names = data.validated_data.get("judges")
@@ -150,5 +151,10 @@ class JobCancel(APIView):
 
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request, pk: int):
-        job = job_cancel(job=get_object_or_404(Job, pk=pk))
+        job = get_object_or_404(Job, pk=pk)
+        if job.campaign_id is None and not request.user.is_superuser:
+            raise Http404("no such job")
+        if job.campaign_id is not None:
+            campaign_for(request, str(job.campaign_id), need="manage")
+        job = job_cancel(job=job)
         return Response(JobSerializer(job).data)

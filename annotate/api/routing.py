@@ -62,7 +62,7 @@ class CampaignRouting(APIView):
 
     @extend_schema(request=RoutingSettings)
     def patch(self, request, ref: str):
-        campaign = campaign_for(request, ref)
+        campaign = campaign_for(request, ref, need="manage")
         data = RoutingSettings(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         try:
@@ -79,12 +79,18 @@ class CampaignRoute(APIView):
 
     @extend_schema(request=None, responses={202: JobSerializer})
     def post(self, request, ref: str):
-        campaign = campaign_for(request, ref)
+        campaign = campaign_for(request, ref, need="manage")
         try:
             job = routing_api.route_start(campaign=campaign, created_by=request.user)
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _item(request, pk: int, *, need: str) -> Item:
+    item = get_object_or_404(Item.objects.select_related("campaign"), pk=pk)
+    campaign_for(request, str(item.campaign_id), need=need)
+    return item
 
 
 class ItemRouting(APIView):
@@ -94,7 +100,7 @@ class ItemRouting(APIView):
 
     @extend_schema(responses=DecisionSerializer(many=True))
     def get(self, request, pk: int):
-        item = get_object_or_404(Item, pk=pk)
+        item = _item(request, pk, need="view")
         decisions = routing_api.item_decisions(item=item)
         return Response(
             {"item": item.pk, "route": item.route, "decisions": DecisionSerializer(decisions, many=True).data}
@@ -102,7 +108,7 @@ class ItemRouting(APIView):
 
     @extend_schema(request=OverrideInput, responses={201: DecisionSerializer})
     def post(self, request, pk: int):
-        item = get_object_or_404(Item, pk=pk)
+        item = _item(request, pk, need="manage")
         data = OverrideInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -38,7 +38,7 @@ class CampaignStats(APIView):
 
     @extend_schema(request=RecomputeInput)
     def post(self, request, ref: str):
-        campaign = campaign_for(request, ref)
+        campaign = campaign_for(request, ref, need="manage")
         data = RecomputeInput(data=request.data)
         data.is_valid(raise_exception=True)
         bootstrap = data.validated_data["bootstrap"]

@@ -35,4 +35,7 @@ urlpatterns = [
     path("campaigns/<str:ref>/routing/", routing.CampaignRouting.as_view(), name="api-routing"),
     path("campaigns/<str:ref>/route/", routing.CampaignRoute.as_view(), name="api-route"),
     path("items/<int:pk>/routing/", routing.ItemRouting.as_view(), name="api-item-routing"),
+    # -- people: pools, members, invitations --
+    # -- queue: stranded items --
+    # -- campaign lifecycle --
 ]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db.models import Q
-from django.shortcuts import get_object_or_404
+from django.db.models import Q, QuerySet
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.access import admin_campaign, campaign_lookup, campaigns_administered, can_create_campaigns
 from annotate.models import Campaign, Item, Job
 from annotate.selectors import campaigns_for_annotator
 from annotate.services.campaigns import CampaignError, campaign_create
@@ -24,24 +26,29 @@ from . import serializers
 from .permissions import IsCampaignAdmin
 
 
-def campaign_for(request, ref: str) -> Campaign:
-    """By id or slug; non-admins only see active campaigns."""
-    queryset = Campaign.objects.all() if request.user.is_staff else campaigns_for_annotator(user=request.user)
-    lookup = Q(slug=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(slug=ref)
-    return get_object_or_404(queryset, lookup)
+def campaign_for(request, ref: str, need: str = "view") -> Campaign:
+    """By id or slug, for a caller with at least `need` on it (404 without a role, 403 below `need`)."""
+    return admin_campaign(user=request.user, ref=ref, need=need)
+
+
+def _visible(user) -> QuerySet[Campaign]:
+    """What a caller may read: campaigns they hold a role on, and open ones whose pool includes them."""
+    mine = campaigns_administered(user=user).values("pk")
+    return Campaign.objects.filter(Q(pk__in=mine) | Q(pk__in=campaigns_for_annotator(user=user).values("pk")))
 
 
 class CampaignListCreate(APIView):
-    def get_permissions(self):
-        return [IsCampaignAdmin()] if self.request.method == "POST" else [IsAuthenticated()]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=serializers.CampaignSerializer(many=True))
     def get(self, request):
-        queryset = Campaign.objects.all() if request.user.is_staff else campaigns_for_annotator(user=request.user)
+        queryset = _visible(request.user).order_by("name")
         return Response(serializers.CampaignSerializer(queryset, many=True).data)
 
     @extend_schema(request=serializers.CampaignCreateSerializer, responses=serializers.CampaignSerializer)
     def post(self, request):
+        if not can_create_campaigns(request.user):
+            raise PermissionDenied("Only staff accounts may create campaigns.")
         data = serializers.CampaignCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -65,7 +72,10 @@ class CampaignListCreate(APIView):
 class CampaignDetail(APIView):
     @extend_schema(responses=serializers.CampaignSerializer)
     def get(self, request, ref: str):
-        return Response(serializers.CampaignSerializer(campaign_for(request, ref)).data)
+        campaign = campaign_lookup(ref)
+        if campaign is None or not _visible(request.user).filter(pk=campaign.pk).exists():
+            raise Http404("no such campaign")
+        return Response(serializers.CampaignSerializer(campaign).data)
 
 
 class ItemList(generics.ListAPIView):
@@ -87,7 +97,7 @@ class _ImportView(APIView):
 
     @extend_schema(request={"multipart/form-data": serializers.ImportUploadSerializer})
     def post(self, request, ref: str):
-        campaign = campaign_for(request, ref)
+        campaign = campaign_for(request, ref, need="manage")
         upload = serializers.ImportUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         file = upload.validated_data["file"]
@@ -122,10 +132,20 @@ class AnnotationImport(_ImportView):
     job_kind = "import_annotations"
 
 
+def _jobs(user) -> QuerySet[Job]:
+    """Jobs of the campaigns the caller may view; jobs of no campaign for superusers only."""
+    queryset = Job.objects.select_related("campaign")
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(campaign__in=campaigns_administered(user=user).values("pk"))
+
+
 class JobDetail(generics.RetrieveAPIView):
     permission_classes = [IsCampaignAdmin]
     serializer_class = serializers.JobSerializer
-    queryset = Job.objects.select_related("campaign")
+
+    def get_queryset(self):
+        return _jobs(self.request.user)
 
 
 class JobList(generics.ListAPIView):
@@ -133,7 +153,7 @@ class JobList(generics.ListAPIView):
     serializer_class = serializers.JobSerializer
 
     def get_queryset(self):
-        queryset = Job.objects.select_related("campaign")
+        queryset = _jobs(self.request.user)
         if "campaign" in self.request.query_params:
             queryset = queryset.filter(campaign__slug=self.request.query_params["campaign"])
         return queryset

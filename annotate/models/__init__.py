@@ -7,15 +7,19 @@ from .exports import DatasetExport
 from .items import Item
 from .jobs import Job
 from .judges import Judge, JudgeVerdict
+from .people import AnnotatorPool, CampaignMember, Invitation
 from .routing import RoutingDecision
 from .stats import StatsSnapshot
 
 __all__ = [
     "Annotation",
     "AnnotationRevision",
+    "AnnotatorPool",
     "Assignment",
     "Campaign",
+    "CampaignMember",
     "DatasetExport",
+    "Invitation",
     "Item",
     "Job",
     "Judge",

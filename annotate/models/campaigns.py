@@ -15,7 +15,7 @@ class Campaign(models.Model):
 
     class State(models.TextChoices):
         DRAFT = "draft"
-        ACTIVE = "active"
+        OPEN = "open"
         PAUSED = "paused"
         CLOSED = "closed"
 
@@ -49,7 +49,27 @@ class Campaign(models.Model):
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="annotator_campaigns",
-        help_text="The annotator pool. Empty: every active account may label.",
+        help_text="Annotators added one by one. With no annotators and no pools, every active account may label.",
+    )
+    pools = models.ManyToManyField(
+        "annotate.AnnotatorPool",
+        blank=True,
+        related_name="campaigns",
+        help_text="Annotator pools whose members may label this campaign.",
+    )
+    label_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most labels one annotator may give in this campaign. Empty: no limit."
+    )
+    daily_label_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most labels one annotator may give in this campaign per day (UTC)."
+    )
+    copied_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="copies",
+        help_text="The campaign this one was copied from (a new version of its schema).",
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     created_by = models.ForeignKey(

@@ -31,6 +31,11 @@ class Item(models.Model):
     assigned_count = models.PositiveIntegerField(
         default=0, db_default=0, help_text="Human labels plus live leases: what counts against the overlap."
     )
+    label_target = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Human labels wanted on this item when an admin lowered it below the campaign's overlap.",
+    )
     queue_rank = models.BigIntegerField(
         default=0, db_default=0, help_text="A stable per-campaign shuffle: the queue's order among equals."
     )

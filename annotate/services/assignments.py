@@ -26,8 +26,8 @@ from annotate.services.counters import item_counts_add
 
 MAX_LIVE_LEASES = 2  # the item on screen and the one prefetched behind it
 EXPIRE_BATCH = 500
-WORKABLE_STATES = (Campaign.State.ACTIVE,)
-SUBMITTABLE_STATES = (Campaign.State.ACTIVE, Campaign.State.PAUSED)
+WORKABLE_STATES = (Campaign.State.OPEN,)
+SUBMITTABLE_STATES = (Campaign.State.OPEN, Campaign.State.PAUSED)
 
 
 class AssignmentError(Exception):

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from annotate import schema as label_schema
-from annotate.models import Campaign
+from annotate.models import Campaign, CampaignMember
 
 
 class CampaignError(ValueError):
@@ -57,7 +57,7 @@ def campaign_create(
         candidate = base if attempt == 0 else f"{base}-{attempt + 1}"
         try:
             with transaction.atomic():
-                return Campaign.objects.create(
+                campaign = Campaign.objects.create(
                     name=name,
                     slug=candidate,
                     kind=kind,
@@ -68,6 +68,9 @@ def campaign_create(
                     human_budget=human_budget,
                     created_by=created_by,
                 )
+                if created_by is not None:
+                    CampaignMember.objects.create(campaign=campaign, user=created_by, role=CampaignMember.Role.OWNER)
+                return campaign
         except IntegrityError:
             if slug:
                 raise CampaignError(f"slug: {slug!r} is taken", "slug") from None

@@ -114,7 +114,7 @@ def demo_load(*, password: str) -> dict:
             human_budget=0.5,
         )
         # Humans label the half of the items GPT-4 is least sure of (and a 10 % calibration slice).
-        campaign.state = Campaign.State.ACTIVE
+        campaign.state = Campaign.State.OPEN
         campaign.routing_policy = Campaign.RoutingPolicy.JUDGE_UNCERTAINTY
         campaign.calibration_fraction = 0.1
         campaign.save(update_fields=["state", "routing_policy", "calibration_fraction"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.access import admin_campaign
 from annotate.exports.options import FILE_TYPES, FORMATS, SOURCES, TIES, ExportOptionsError
 from annotate.models import Campaign, DatasetExport, Job
 from annotate.services.exports import export_delete, export_start
@@ -20,18 +21,18 @@ def _context(campaign: Campaign) -> dict:
     return {"campaign": campaign, "exports": exports, "polling": polling}
 
 
-@staff_member_required
+@login_required
 @require_GET
 def exports_page(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     choices = {"formats": FORMATS, "file_types": FILE_TYPES, "sources": SOURCES, "ties": TIES}
     return render(request, "annotate/exports.html", {**_context(campaign), **choices})
 
 
-@staff_member_required
+@login_required
 @require_GET
 def exports_fragment(request, slug: str):
-    return render(request, "annotate/_exports.html", _context(get_object_or_404(Campaign, slug=slug)))
+    return render(request, "annotate/_exports.html", _context(admin_campaign(user=request.user, ref=slug, need="view")))
 
 
 def _number(value: str) -> float | None:
@@ -39,10 +40,10 @@ def _number(value: str) -> float | None:
     return float(value) if value else None
 
 
-@staff_member_required
+@login_required
 @require_POST
 def export_create(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     form = request.POST
     try:
         options = {
@@ -61,9 +62,9 @@ def export_create(request, slug: str):
     return redirect("campaign-exports", slug=campaign.slug)
 
 
-@staff_member_required
+@login_required
 @require_POST
 def export_remove(request, slug: str, export_id: int):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     export_delete(export=get_object_or_404(DatasetExport, pk=export_id, campaign=campaign))
     return render(request, "annotate/_exports.html", _context(campaign))

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate.models import Campaign, Job, StatsSnapshot
+from annotate.access import admin_campaign
+from annotate.models import Job, StatsSnapshot
 from annotate.services.jobs import job_create
 from annotate.services.stats import JOB_KIND
 
 HISTORY = 200
 
 
-@staff_member_required
+@login_required
 @require_GET
 def stats_page(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="view")
     snapshots = list(StatsSnapshot.objects.filter(campaign=campaign).order_by("-computed_at")[:HISTORY])
     latest = snapshots[0] if snapshots else None
     history = [
@@ -35,10 +36,10 @@ def stats_page(request, slug: str):
     )  # fmt: skip
 
 
-@staff_member_required
+@login_required
 @require_POST
 def stats_recompute(request, slug: str):
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     if not Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).exists():
         job_create(kind=JOB_KIND, params={"bootstrap": 1000}, campaign=campaign, created_by=request.user)
     return redirect("campaign-stats", slug=campaign.slug)

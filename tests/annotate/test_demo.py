@@ -18,7 +18,7 @@ def test_demo_loads_once_and_again_changes_nothing():
     second = demo_load(password="demo-pass-123")
     assert second["items"]["unchanged"] == 100 and second["judge_labels"]["unchanged"] == 200
     campaign = Campaign.objects.get(slug=DEMO_SLUG)
-    assert campaign.state == "active" and Item.objects.filter(campaign=campaign).count() == 100
+    assert campaign.state == "open" and Item.objects.filter(campaign=campaign).count() == 100
     # Routed by judge uncertainty: a 10 % calibration slice, then GPT-4's least certain items up to half.
     assert first["routing"]["destinations"] == {"unrouted": 0, "human": 40, "llm": 50, "both": 10}
     assert second["routing"] == first["routing"]

@@ -130,7 +130,7 @@ def test_the_exports_page_starts_lists_and_deletes_exports(campaign, client, adm
 
     page = reverse("campaign-exports", args=[campaign.slug])
     client.force_login(annotator)
-    assert client.get(page).status_code == 302
+    assert client.get(page).status_code == 403
     client.force_login(admin_user)
     bad = client.post(reverse("campaign-exports-create", args=[campaign.slug]), {"format": "trl", "min_agreement": "2"},
                       follow=True)  # fmt: skip

@@ -170,7 +170,7 @@ def test_the_dashboard_shows_the_snapshot_to_admins_only(labelled, client, admin
     assert "rater0" in page and "gpt-x" in page and "human majority (rows)" in page
     assert 'id="stats-history"' in page and "chart.umd.min.js" in page
     client.force_login(annotator)
-    assert client.get(url).status_code == 302
+    assert client.get(url).status_code == 403
 
 
 def test_agreement_per_value_of_a_metadata_tag(labelled):

@@ -81,7 +81,7 @@ def test_the_judges_page_shows_judges_and_runs_to_admins_only(client, admin_user
     campaign.judges.add(judge)
     url = reverse("campaign-judges", args=[campaign.slug])
     client.force_login(annotator)
-    assert client.get(url).status_code == 302  # to the admin login
+    assert client.get(url).status_code == 403  # annotators do not see admin pages
     client.force_login(admin_user)
     page = client.get(url).content.decode()
     assert "page-judge" in page and "$JUDGE_KEY" in page and "sk-never-shown" not in page

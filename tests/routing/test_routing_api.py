@@ -28,7 +28,7 @@ def test_annotators_cannot_see_or_change_routing(annotator_api):
     assert answer.status_code == 403
     client = Client()
     client.force_login(UserFactory())
-    assert client.get(reverse("campaign-routing", args=[campaign.slug])).status_code == 302  # to the admin login
+    assert client.get(reverse("campaign-routing", args=[campaign.slug])).status_code == 403
 
 
 def test_settings_pass_and_override_through_the_api(admin_api):
