@@ -28,12 +28,22 @@ class Assignment(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     active_seconds = models.FloatField(default=0, help_text="Client-reported active time, capped by the lease.")
     skip_reason = models.CharField(max_length=500, blank=True)
+    returned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An admin gave the item back to this annotator (it was stranded): it may be leased to them again.",
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            # Never the same item twice to one person, whatever happened to the first lease.
-            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_item_annotator_unique"),
+            # Never the same item twice to one person, whatever happened to the first lease, unless an
+            # admin gave a stranded item back to them (the old row keeps its history).
+            models.UniqueConstraint(
+                fields=["item", "annotator"],
+                condition=Q(returned_at__isnull=True),
+                name="assignment_item_annotator_unique",
+            ),
             models.CheckConstraint(
                 condition=Q(state="skipped") | Q(skip_reason=""), name="assignment_skip_reason_only_when_skipped"
             ),

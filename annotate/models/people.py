@@ -39,12 +39,6 @@ class CampaignMember(models.Model):
     campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships")
     role = models.CharField(max_length=10, choices=Role.choices)
-    label_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Overrides the campaign's per-annotator label limit for this person."
-    )
-    daily_label_limit = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Overrides the campaign's daily label limit for this person."
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
