@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotate.views import annotate as annotate_views
+from annotate.views import campaigns as campaign_views
 from annotate.views import exports as export_views
 from annotate.views import stats as stats_views
 from annotate.views.health import healthz
@@ -44,6 +45,11 @@ urlpatterns = [
     # -- import wizard (annotate/views/imports.py) --
     # -- people: accounts, pools, invitations, roles (annotate/views/people.py) --
     # -- campaign lifecycle and campaign home (annotate/views/campaigns.py) --
+    path("campaigns/new/", campaign_views.campaign_new, name="campaign-new"),
+    path("campaigns/preview/", campaign_views.campaign_preview, name="campaign-preview"),
+    path("c/<slug:slug>/settings/", campaign_views.campaign_settings, name="campaign-settings"),
+    path("c/<slug:slug>/state/", campaign_views.campaign_state, name="campaign-state"),
+    path("c/<slug:slug>/copy/", campaign_views.campaign_copy_view, name="campaign-copy"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

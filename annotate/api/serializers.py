@@ -20,6 +20,10 @@ class CampaignSerializer(serializers.ModelSerializer):
             "guidelines",
             "guidelines_version",
             "overlap",
+            "lease_seconds",
+            "gold_rate",
+            "label_limit",
+            "daily_label_limit",
             "human_budget",
             "routing_policy",
             "state",
@@ -37,6 +41,35 @@ class CampaignCreateSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=80, required=False)
     guidelines = serializers.CharField(required=False, allow_blank=True, default="")
     human_budget = serializers.FloatField(required=False, min_value=0, allow_null=True)
+    lease_seconds = serializers.IntegerField(required=False, default=600)
+    gold_rate = serializers.FloatField(required=False, default=0.0)
+    label_limit = serializers.IntegerField(required=False, allow_null=True, default=None)
+    daily_label_limit = serializers.IntegerField(required=False, allow_null=True, default=None)
+    open = serializers.BooleanField(required=False, default=False, help_text="Open it at once (else a draft).")
+
+
+class CampaignUpdateSerializer(serializers.Serializer):
+    """Settings an owner or admin may change; kind and schema only while the campaign has no labels."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    guidelines = serializers.CharField(required=False, allow_blank=True)
+    overlap = serializers.IntegerField(required=False)
+    lease_seconds = serializers.IntegerField(required=False)
+    gold_rate = serializers.FloatField(required=False)
+    label_limit = serializers.IntegerField(required=False, allow_null=True)
+    daily_label_limit = serializers.IntegerField(required=False, allow_null=True)
+    kind = serializers.ChoiceField(choices=label_schema.KINDS, required=False)
+    preset = serializers.ChoiceField(choices=sorted(label_schema.PRESETS), required=False)
+    label_schema = serializers.JSONField(required=False)
+
+
+class CampaignStateSerializer(serializers.Serializer):
+    state = serializers.CharField(help_text="open, paused or closed (also: pause, close, reopen)")
+
+
+class CampaignCopySerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    with_items = serializers.BooleanField(default=True)
 
 
 class ItemSerializer(serializers.ModelSerializer):

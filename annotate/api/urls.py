@@ -38,4 +38,6 @@ urlpatterns = [
     # -- people: pools, members, invitations --
     # -- queue: stranded items --
     # -- campaign lifecycle --
+    path("campaigns/<str:ref>/state/", views.CampaignStateView.as_view(), name="api-campaign-state"),
+    path("campaigns/<str:ref>/copy/", views.CampaignCopyView.as_view(), name="api-campaign-copy"),
 ]

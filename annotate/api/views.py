@@ -18,7 +18,15 @@ from rest_framework.views import APIView
 from annotate.access import admin_campaign, campaign_lookup, campaigns_administered, can_create_campaigns
 from annotate.models import Campaign, Item, Job
 from annotate.selectors import campaigns_for_annotator
-from annotate.services.campaigns import CampaignError, campaign_create
+from annotate.services.campaigns import (
+    CampaignError,
+    campaign_copy,
+    campaign_create,
+    campaign_notices,
+    campaign_state_set,
+    campaign_update,
+    state_from_word,
+)
 from annotate.services.imports import ImportFailed, annotations_import, items_import
 from annotate.services.jobs import job_create
 
@@ -62,8 +70,14 @@ class CampaignListCreate(APIView):
                 slug=values.get("slug"),
                 guidelines=values.get("guidelines", ""),
                 human_budget=values.get("human_budget"),
+                lease_seconds=values["lease_seconds"],
+                gold_rate=values["gold_rate"],
+                label_limit=values["label_limit"],
+                daily_label_limit=values["daily_label_limit"],
                 created_by=request.user,
             )
+            if values["open"]:
+                campaign = campaign_state_set(campaign=campaign, state=Campaign.State.OPEN)
         except CampaignError as exc:
             return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(serializers.CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
@@ -76,6 +90,55 @@ class CampaignDetail(APIView):
         if campaign is None or not _visible(request.user).filter(pk=campaign.pk).exists():
             raise Http404("no such campaign")
         return Response(serializers.CampaignSerializer(campaign).data)
+
+    @extend_schema(request=serializers.CampaignUpdateSerializer, responses=serializers.CampaignSerializer)
+    def patch(self, request, ref: str):
+        campaign = campaign_for(request, ref, need="manage")
+        data = serializers.CampaignUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            campaign = campaign_update(campaign=campaign, **data.validated_data)
+        except CampaignError as exc:
+            return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(serializers.CampaignSerializer(campaign).data)
+
+
+class CampaignStateView(APIView):
+    """POST {"state": "open"|"paused"|"closed"}: move the campaign through its lifecycle."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    @extend_schema(request=serializers.CampaignStateSerializer, responses=serializers.CampaignSerializer)
+    def post(self, request, ref: str):
+        campaign = campaign_for(request, ref, need="manage")
+        data = serializers.CampaignStateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            campaign = campaign_state_set(campaign=campaign, state=state_from_word(data.validated_data["state"]))
+        except CampaignError as exc:
+            return Response({"state": [str(exc).removeprefix("state: ")]}, status=status.HTTP_400_BAD_REQUEST)
+        body = serializers.CampaignSerializer(campaign).data
+        body["notices"] = campaign_notices(campaign=campaign)
+        return Response(body)
+
+
+class CampaignCopyView(APIView):
+    """POST {"name", "with_items"}: a new draft with the same settings (a new version of the schema)."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    @extend_schema(request=serializers.CampaignCopySerializer, responses={201: serializers.CampaignSerializer})
+    def post(self, request, ref: str):
+        campaign = campaign_for(request, ref, need="manage")
+        if not can_create_campaigns(request.user):
+            raise PermissionDenied("Only staff accounts may create campaigns, copies included.")
+        data = serializers.CampaignCopySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            copy = campaign_copy(campaign=campaign, created_by=request.user, **data.validated_data)
+        except CampaignError as exc:
+            return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(serializers.CampaignSerializer(copy).data, status=status.HTTP_201_CREATED)
 
 
 class ItemList(generics.ListAPIView):
