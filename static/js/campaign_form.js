@@ -70,8 +70,8 @@
   }
 
   // The form editor: one row per aspect / criterion, plus the schema-wide options.
-  function render() {
-    if (builder.contains(document.activeElement)) return;  // never redraw under the cursor
+  function render(force = false) {
+    if (!force && builder.contains(document.activeElement)) return;  // never redraw under the cursor
     const schema = parsed();
     builder.replaceChildren();
     if (!schema) {
@@ -104,7 +104,7 @@
       builder.append(el("h3", { text: "Pairwise aspects (−scale … +scale; negative favours A)" }));
       list.forEach((aspect, i) => builder.append(aspectRow(list, aspect, i, write)));
       builder.append(el("button", { type: "button", class: "link add-aspect", text: "+ Add aspect",
-        onclick: () => { list.push({ name: `aspect_${list.length + 1}`, scale: 2, allow_tie: true, description: "" }); write(); render(); } }));
+        onclick: () => { list.push({ name: `aspect_${list.length + 1}`, scale: 2, allow_tie: true, description: "" }); write(); render(true); focusLast(".aspect-name"); } }));
     }
     if (kind() !== "pairwise") {
       schema.rubric = schema.rubric || { criteria: [] };
@@ -112,8 +112,13 @@
       builder.append(el("h3", { text: "Rubric criteria" }));
       list.forEach((criterion, i) => builder.append(criterionRow(list, criterion, i, write)));
       builder.append(el("button", { type: "button", class: "link add-criterion", text: "+ Add criterion",
-        onclick: () => { list.push({ name: `criterion_${list.length + 1}`, min: 1, max: 5, description: "", scores: {} }); write(); render(); } }));
+        onclick: () => { list.push({ name: `criterion_${list.length + 1}`, min: 1, max: 5, description: "", scores: {} }); write(); render(true); focusLast(".criterion-name"); } }));
     }
+  }
+
+  function focusLast(selector) {
+    const inputs = builder.querySelectorAll(selector);
+    if (inputs.length) inputs[inputs.length - 1].select();
   }
 
   function text(value, onInput, attrs = {}) {
@@ -137,7 +142,7 @@
     tie.checked = aspect.allow_tie !== false;
     tie.addEventListener("change", () => { aspect.allow_tie = tie.checked; write(); });
     const remove = el("button", { type: "button", class: "link remove", text: "Remove",
-      onclick: () => { list.splice(i, 1); write(); render(); } });
+      onclick: () => { list.splice(i, 1); write(); render(true); } });
     return el("div", { class: "builder-row aspect", "data-index": String(i) }, [
       field("Name", text(aspect.name, (v) => { aspect.name = v; write(); }, { class: "aspect-name", size: "14" })),
       field("Question", text(aspect.description, (v) => { aspect.description = v; write(); }, { size: "36" })),
@@ -160,7 +165,7 @@
       write();
     });
     const remove = el("button", { type: "button", class: "link remove", text: "Remove",
-      onclick: () => { list.splice(i, 1); write(); render(); } });
+      onclick: () => { list.splice(i, 1); write(); render(true); } });
     return el("div", { class: "builder-row criterion", "data-index": String(i) }, [
       field("Name", text(criterion.name, (v) => { criterion.name = v; write(); }, { class: "criterion-name", size: "14" })),
       field("Question", text(criterion.description, (v) => { criterion.description = v; write(); }, { size: "30" })),
