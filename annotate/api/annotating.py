@@ -1,5 +1,10 @@
 """The annotation flow as a JSON API for external front ends: next, submit, skip, heartbeat, my labels.
 
+`next` answers `status` leased, or why there is nothing: `done`, `wait` (retry after
+`retry_after` seconds), `hold` (you already hold two items) or `limit` (a per-person limit of the
+campaign is reached; `resets_at` says when a daily one allows more, null for the overall one).
+Submit, skip and heartbeat answer 409 with `code` `not_in_pool` once you left the campaign's pool.
+
 Labels travel in display order, as on the page: `responses[0]` is "A" (left), `responses[1]` is
 "B" (right), and a negative pairwise value favours `responses[0]`. The server stores them in the
 item's own order. Nothing here carries model names, metadata, gold labels or other labels.
@@ -75,14 +80,15 @@ class NextView(APIView):
         except AssignmentError as exc:
             return _error(exc)
         if isinstance(result, NoWork):
-            response = Response(
-                {
-                    "assignment": None,
-                    "status": result.reason,
-                    "retry_after": result.retry_after,
-                    "message": result.message,
-                }
-            )
+            body = {
+                "assignment": None,
+                "status": result.reason,
+                "retry_after": result.retry_after,
+                "message": result.message,
+            }
+            if result.reason == "limit":
+                body["resets_at"] = result.resets_at  # a daily limit's next UTC midnight, else null
+            response = Response(body)
             if result.retry_after:
                 response["Retry-After"] = str(result.retry_after)
             return response

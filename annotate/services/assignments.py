@@ -2,10 +2,14 @@
 
 Counters live on the item and move in the same transaction as the lease or label that changes
 them: `assigned_count` = human labels + live leases (what counts against the overlap),
-`human_label_count` = human labels. On PostgreSQL the queue is read with
-`SELECT … FOR UPDATE SKIP LOCKED` over a partial index in queue order, so concurrent annotators
-never wait on each other's rows and never get the same slot; on SQLite every write transaction
-is IMMEDIATE, so writers simply take turns.
+`human_label_count` = human labels. An item's target is `Item.label_target` when an admin lowered
+it (never above the campaign's `overlap`), else the overlap. An annotator is never given the same
+item twice unless an admin gave a stranded item back to them (`Assignment.returned_at`, see
+annotate/services/queue.py): returned rows are history and no longer count as "seen".
+
+On PostgreSQL the queue is read with `SELECT … FOR UPDATE SKIP LOCKED` over a partial index in
+queue order, so concurrent annotators never wait on each other's rows and never get the same
+slot; on SQLite every write transaction is IMMEDIATE, so writers simply take turns.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Sum, Value
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Least
 from django.utils import timezone
 
 from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotationRevision, Assignment, Campaign, Item
+from annotate.selectors import _pool_condition
 from annotate.services.counters import item_counts_add
 
 MAX_LIVE_LEASES = 2  # the item on screen and the one prefetched behind it
@@ -42,11 +47,24 @@ class AssignmentError(Exception):
 
 @dataclass(frozen=True)
 class NoWork:
-    """Why there is nothing to lease: `done`, `wait` (others hold the rest; retry later) or `hold`."""
+    """Why there is nothing to lease: `done`, `wait` (others hold the rest; retry later), `hold`, or
+    `limit` (the annotator reached the campaign's per-person limit; `resets_at` for a daily one)."""
 
     reason: str
     retry_after: int | None = None
     message: str = ""
+    resets_at: datetime | None = None
+
+
+def item_target(item: Item, campaign: Campaign) -> int:
+    """Human labels wanted on an item: its lowered target, never above the campaign's overlap."""
+    if item.label_target is not None:
+        return min(item.label_target, campaign.overlap)
+    return campaign.overlap
+
+
+# The same rule in SQL over item alias `i`; one parameter, the overlap.
+TARGET_SQL = "(CASE WHEN i.label_target IS NOT NULL AND i.label_target < %s THEN i.label_target ELSE %s END)"
 
 
 # --- leasing ----------------------------------------------------------------------------------
@@ -79,6 +97,10 @@ def next_assignment_for(
                 return assignment
         if len(live) >= MAX_LIVE_LEASES:
             return NoWork("hold", message="You already hold the items on your screen.")
+        if campaign.label_limit is not None or campaign.daily_label_limit is not None:
+            limited = _limit_reached(annotator=annotator, campaign=campaign, held=len(live), now=now)
+            if limited is not None:
+                return limited
         lease = _lease_skip_locked if connection.vendor == "postgresql" else _lease_in_turn
         assignment = None
         if campaign.gold_rate and random.random() < campaign.gold_rate:
@@ -96,6 +118,48 @@ def next_assignment_for(
     return _why_no_work(annotator=annotator, campaign=campaign, now=now)
 
 
+def _my_label_counts(*, annotator, campaign: Campaign, now: datetime) -> tuple[int, int, datetime]:
+    """(labels in the campaign, labels today, today's start): one indexed count, UTC days."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = Annotation.objects.filter(
+        campaign=campaign, annotator=annotator, source=Annotation.Source.HUMAN
+    ).aggregate(total=Count("id"), today=Count("id", filter=Q(created_at__gte=day)))
+    return counts["total"], counts["today"], day
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _limit_reached(*, annotator, campaign: Campaign, held: int, now: datetime) -> NoWork | None:
+    """NoWork("limit") when labels given plus leases held reach a per-person limit; None otherwise.
+
+    Live leases count, so nobody can hold items past the limit. Only called when a limit is set.
+    """
+    total, today, day = _my_label_counts(annotator=annotator, campaign=campaign, now=now)
+    limit, daily = campaign.label_limit, campaign.daily_label_limit
+    if limit is not None and total + held >= limit:
+        if total >= limit:
+            return NoWork(
+                "limit", message=f"You have given the {limit} label{_s(limit)} this campaign allows per person."
+            )
+        return NoWork(
+            "limit",
+            message=f"The items on your screen are the last of the {limit} label{_s(limit)} this campaign allows.",
+        )
+    if daily is not None and today + held >= daily:
+        if today >= daily:
+            message = (
+                f"You have given the {daily} label{_s(daily)} this campaign allows per person today; more tomorrow"
+            )
+        else:
+            message = (
+                f"The items on your screen are the last of the {daily} label{_s(daily)} allowed today; more tomorrow"
+            )
+        return NoWork("limit", message=f"{message} (from 00:00 UTC).", resets_at=day + timedelta(days=1))
+    return None
+
+
 BUSY = object()  # every candidate is held by a transaction still in flight
 _ITEM, _ASSIGNMENT, _ANNOTATION = (m._meta.db_table for m in (Item, Assignment, Annotation))
 # What an annotator's page needs of an item; the rest (model names, metadata) never leaves the database.
@@ -108,14 +172,18 @@ def _candidates_sql(*, annotator, campaign: Campaign, gold: bool, columns: str) 
     Hand-written because it runs on every lease and its shape matters:
     - the queue conditions repeat the partial index's predicate word for word, so the planner
       walks that index in queue order (fullest items first, then the campaign's shuffle);
+    - a lowered `label_target` is a second condition next to the overlap's, so the overlap's stays
+      an index condition (a lowered item is an admin's rare exception, filtered as it is passed);
     - "not seen by this annotator" is two scalar subqueries with LIMIT rather than NOT EXISTS:
       PostgreSQL cannot turn them into an anti-join, so each candidate costs two unique-index
       probes whatever the (often stale, on a fresh campaign) statistics say. With NOT EXISTS a
       planner that believed the tables empty chose to rescan all of an annotator's rows per
-      candidate.
+      candidate. `returned_at IS NULL` matches the unique index's predicate: a row an admin gave
+      back does not count.
     """
     not_seen = (
-        f"NOT COALESCE((SELECT 1 = 1 FROM {_ASSIGNMENT} a WHERE a.item_id = i.id AND a.annotator_id = %s LIMIT 1), "
+        f"NOT COALESCE((SELECT 1 = 1 FROM {_ASSIGNMENT} a WHERE a.item_id = i.id AND a.annotator_id = %s "
+        "AND a.returned_at IS NULL LIMIT 1), "
         f"1 = 0) AND NOT COALESCE((SELECT 1 = 1 FROM {_ANNOTATION} n WHERE n.item_id = i.id AND n.annotator_id = %s "
         "AND n.source = 'human' LIMIT 1), 1 = 0)"
     )
@@ -125,7 +193,8 @@ def _candidates_sql(*, annotator, campaign: Campaign, gold: bool, columns: str) 
     else:
         where = (
             f"i.campaign_id = %s AND i.route IN ('{Item.Route.HUMAN}', '{Item.Route.BOTH}') "
-            "AND i.gold_label IS NULL AND i.assigned_count < %s"
+            "AND i.gold_label IS NULL AND i.assigned_count < %s "
+            "AND (i.label_target IS NULL OR i.assigned_count < i.label_target)"
         )
         order = "i.assigned_count DESC, i.queue_rank"
         params = [campaign.pk, campaign.overlap]
@@ -221,8 +290,11 @@ def _why_no_work(*, annotator, campaign: Campaign, now: datetime) -> NoWork:
             item__human_label_count__lt=campaign.overlap,
             item__gold_label__isnull=True,
         )
+        .filter(Q(item__label_target__isnull=True) | Q(item__human_label_count__lt=F("item__label_target")))
         .exclude(annotator=annotator)
-        .filter(~Exists(Assignment.objects.filter(item=OuterRef("item"), annotator=annotator)))
+        .filter(
+            ~Exists(Assignment.objects.filter(item=OuterRef("item"), annotator=annotator, returned_at__isnull=True))
+        )
         .order_by("expires_at")
         .values_list("expires_at", flat=True)
         .first()
@@ -265,11 +337,35 @@ def _release_slots(item_ids: list[int]) -> None:
     item_counts_add(item_ids=item_ids, fields=("assigned_count",), sign=-1)
 
 
+def leases_release(*, annotator, campaign: Campaign | None = None, now: datetime | None = None) -> int:
+    """End the annotator's live leases (in every campaign, or in one) and return their overlap slots.
+
+    For an account deactivated or removed from a pool: the items go to others at once instead of
+    waiting for the leases to run out. Returns how many leases ended. A submit on such a lease is
+    refused afterwards while the annotator is out of the pool (`_locked_assignment`).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        queryset = Assignment.objects.filter(annotator=annotator, state=Assignment.State.LEASED)
+        if campaign is not None:
+            queryset = queryset.filter(campaign=campaign)
+        rows = list(queryset.select_for_update(of=("self",)).values_list("id", "item_id", "item__gold_label"))
+        if not rows:
+            return 0
+        Assignment.objects.filter(id__in=[r[0] for r in rows]).update(state=Assignment.State.EXPIRED, finished_at=now)
+        _release_slots([item_id for _, item_id, gold in rows if gold is None])
+        return len(rows)
+
+
 # --- the annotator's actions on a lease ------------------------------------------------------
 
 
 def _locked_assignment(*, assignment_id: int, annotator) -> Assignment:
-    """The annotator's own assignment, row-locked, with its campaign (raw SQL: it is on every submit)."""
+    """The annotator's own assignment, row-locked, with its campaign (raw SQL: it is on every submit).
+
+    Refused (409) when the annotator is no longer active or no longer in the campaign's pool: the
+    pool test rides along in the campaign's query, so it costs no extra round trip.
+    """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     assignment = next(
         iter(
@@ -282,9 +378,25 @@ def _locked_assignment(*, assignment_id: int, annotator) -> Assignment:
     if assignment is None:
         # Someone else's lease looks exactly like a missing one: nothing to learn by probing.
         raise AssignmentError("no such assignment of yours", "not_found", status=404)
-    assignment.campaign = next(
-        iter(Campaign.objects.raw(f"SELECT * FROM {Campaign._meta.db_table} WHERE id = %s", [assignment.campaign_id]))
+    user_table = annotator._meta.db_table
+    campaign = next(
+        iter(
+            Campaign.objects.raw(
+                f"SELECT c.*, ({_pool_condition()} AND EXISTS (SELECT 1 FROM {user_table} u "
+                f"WHERE u.id = %(user)s AND u.is_active = %(active)s)) AS may_label "
+                f"FROM {Campaign._meta.db_table} c WHERE c.id = %(campaign)s",
+                {"campaign": assignment.campaign_id, "user": annotator.pk, "active": True},
+            )
+        )
     )
+    if not campaign.may_label:
+        raise AssignmentError(
+            "You are no longer in this campaign's annotator pool, so this item was taken back; "
+            "your answer was not stored.",
+            "not_in_pool",
+            status=409,
+        )
+    assignment.campaign = campaign
     return assignment
 
 
@@ -294,9 +406,17 @@ def _is_gold(item_id: int) -> bool:
 
 def _retake_slot(assignment: Assignment, now: datetime) -> None:
     """A lease that expired and was reclaimed can come back only if the item still has room."""
+    if assignment.returned_at is not None:
+        # An admin gave the item back; the annotator gets it again as a new lease, not on this one.
+        raise AssignmentError(
+            "Your lease on this item expired; the item comes back to you later as a new one. Your answer was not "
+            "stored.",
+            "lease_lost",
+            status=409,
+        )
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
     if item.gold_label is None:
-        if item.assigned_count >= assignment.campaign.overlap:
+        if item.assigned_count >= item_target(item, assignment.campaign):
             raise AssignmentError(
                 "Your lease on this item expired and it went to someone else; your answer was not stored.",
                 "lease_lost",
@@ -487,20 +607,93 @@ def my_label_count(*, annotator, campaign: Campaign) -> int:
     return Annotation.objects.filter(campaign=campaign, annotator=annotator, source=Annotation.Source.HUMAN).count()
 
 
-def annotator_progress(*, annotator, campaign: Campaign) -> dict:
-    """My labels in a campaign, and the campaign's progress towards `overlap` labels per human item.
+LEFT_COUNT_CAP = 500  # "500+ left": counting further would cost every submit a longer walk of the queue
 
-    The campaign part reads every human item of the campaign: for page loads, not for each submit.
+
+def items_left_for(*, annotator, campaign: Campaign, now: datetime | None = None) -> tuple[int, bool]:
+    """How many items this annotator may still label here: their live leases plus the queue's
+    candidates for them, counted up to `LEFT_COUNT_CAP`; returns (count, capped).
+
+    Cheap enough for every submit: the candidate walk stops at the cap. Items others hold now are
+    not counted (they may come back), nor gold checks (they do not use up the overlap), and a
+    per-person limit caps the answer too.
+    """
+    now = now or timezone.now()
+    pick, params = _candidates_sql(annotator=annotator, campaign=campaign, gold=False, columns="1")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM ({pick} LIMIT {LEFT_COUNT_CAP}) q), "
+            f"(SELECT COUNT(*) FROM {_ASSIGNMENT} WHERE campaign_id = %s AND annotator_id = %s AND state = %s "
+            "AND expires_at > %s)",
+            [*params, campaign.pk, annotator.pk, Assignment.State.LEASED, now],
+        )
+        queued, held = cursor.fetchone()
+    left, capped = queued + held, queued >= LEFT_COUNT_CAP
+    limits = [campaign.label_limit, campaign.daily_label_limit]
+    if any(limit is not None for limit in limits):
+        room = _room_under_limits(annotator=annotator, campaign=campaign, now=now)
+        if room <= left:
+            left, capped = room, False
+    return left, capped
+
+
+def _room_under_limits(*, annotator, campaign: Campaign, now: datetime) -> int:
+    total, today, _day = _my_label_counts(annotator=annotator, campaign=campaign, now=now)
+    room = []
+    if campaign.label_limit is not None:
+        room.append(campaign.label_limit - total)
+    if campaign.daily_label_limit is not None:
+        room.append(campaign.daily_label_limit - today)
+    return max(0, min(room))
+
+
+def my_progress(*, annotator, campaign: Campaign, now: datetime | None = None) -> dict:
+    """The annotator's own progress: labels given, items left for them, and the fraction between.
+
+    What the annotate page's bar shows, refreshed with every submit.
     """
     mine = my_label_count(annotator=annotator, campaign=campaign)
-    totals = Item.objects.filter(
-        campaign=campaign, route__in=(Item.Route.HUMAN, Item.Route.BOTH), gold_label__isnull=True
-    ).aggregate(n=Count("id"), done=Sum(Least("human_label_count", Value(campaign.overlap))))
-    wanted = totals["n"] * campaign.overlap
-    done = totals["done"] or 0
+    left, capped = items_left_for(annotator=annotator, campaign=campaign, now=now)
     return {
         "mine": mine,
-        "campaign_labels": done,
-        "campaign_wanted": wanted,
-        "campaign_fraction": done / wanted if wanted else 1.0,
+        "left": left,
+        "left_capped": capped,
+        "my_total": mine + left,
+        "my_fraction": mine / (mine + left) if mine + left else 1.0,
+        "label_limit": campaign.label_limit,
+        "daily_label_limit": campaign.daily_label_limit,
     }
+
+
+def campaign_totals(*, campaign: Campaign) -> dict:
+    """Human labels given towards each human item's target, and the targets' sum.
+
+    Reads every human item of the campaign: for page loads, not for each submit. Labels beyond an
+    item's target count as its target, so the fraction reaches 1 only when every item is done.
+    """
+    target = Case(
+        When(label_target__isnull=False, label_target__lt=campaign.overlap, then=F("label_target")),
+        default=Value(campaign.overlap),
+        output_field=IntegerField(),
+    )
+    totals = Item.objects.filter(
+        campaign=campaign, route__in=(Item.Route.HUMAN, Item.Route.BOTH), gold_label__isnull=True
+    ).aggregate(wanted=Sum(target), done=Sum(Least("human_label_count", target, output_field=IntegerField())))
+    wanted, done = totals["wanted"] or 0, totals["done"] or 0
+    return {"campaign_labels": done, "campaign_wanted": wanted, "campaign_fraction": done / wanted if wanted else 1.0}
+
+
+def annotator_progress(*, annotator, campaign: Campaign, now: datetime | None = None) -> dict:
+    """My labels and what is left for me, and the campaign's progress towards every item's target.
+
+    `campaign_complete` is true only when every human item has its target; stranded items (short
+    of their target, and nobody left who may label them: annotate/services/queue.py) keep it false
+    and are counted, so "nothing left for you" never reads as "the campaign is finished". Reads
+    the whole campaign: for page loads, not for each submit.
+    """
+    from annotate.services.queue import stranded_count
+
+    progress = {**my_progress(annotator=annotator, campaign=campaign, now=now), **campaign_totals(campaign=campaign)}
+    progress["stranded"] = stranded_count(campaign=campaign, now=now) if progress["left"] == 0 else None
+    progress["campaign_complete"] = progress["campaign_labels"] >= progress["campaign_wanted"]
+    return progress

@@ -147,15 +147,32 @@
     }
   });
 
+  // My counts arrive with the submit's answer (an out-of-band swap); the campaign line was read on
+  // page load, so the page adds its own new labels to it.
+  function countOwnLabel() {
+    const line = document.getElementById("campaign-progress");
+    const labels = document.getElementById("campaign-labels");
+    if (!line || !labels) return;
+    const wanted = parseInt(line.dataset.wanted, 10);
+    const now = Math.min(parseInt(line.dataset.labels, 10) + 1, wanted);
+    line.dataset.labels = String(now);
+    labels.textContent = String(now);
+  }
+
+  // A 409 that is not about this one item (the campaign closed, I left its pool): stay put.
+  const stopCodes = /data-code="(closed|not_in_pool)"/;
+
   document.body.addEventListener("htmx:afterRequest", (event) => {
     const f = form();
     if (!f || event.detail.elt !== f) return;
     if (event.detail.successful) {
+      if (event.detail.xhr.responseText.includes('data-created="1"')) countOwnLabel();
       promote();
     } else {
       f.dataset.sending = "0";
       refreshState();
-      if (event.detail.xhr.status === 409) promote(); // the lease was lost: move on
+      // the lease was lost: move on
+      if (event.detail.xhr.status === 409 && !stopCodes.test(event.detail.xhr.responseText)) promote();
     }
   });
 
@@ -181,8 +198,9 @@
     const response = await fetch(skipUrl(f.dataset.assignment), {
       method: "POST", body, headers: { "X-CSRFToken": csrfToken }, credentials: "same-origin",
     });
-    flash.innerHTML = await response.text();
-    if (response.ok || response.status === 409) promote();
+    const text = await response.text();
+    flash.innerHTML = text;
+    if (response.ok || (response.status === 409 && !stopCodes.test(text))) promote();
   });
 
   // --- heartbeats: both leases stay alive while the page is open ------------------------------
@@ -267,6 +285,10 @@
     if (row) rowIndex = rows().indexOf(row);
     if (event.target.closest("button.skip")) openSkip();
   });
+
+  // Back or forward to a page the browser kept in memory: its counts and leases are stale. The page
+  // is sent with no-store so this should not happen, but a browser may keep it all the same.
+  addEventListener("pageshow", (event) => { if (event.persisted) location.reload(); });
 
   setupCurrent();
 })();

@@ -16,6 +16,8 @@ from annotate.services.assignments import (
     display_label,
     lease_heartbeat,
     leases_expire,
+    leases_release,
+    my_progress,
     next_assignment_for,
 )
 from annotate.services.imports import items_import
@@ -255,10 +257,101 @@ def test_progress():
     submit(lease(user, campaign), user)
     assert annotator_progress(annotator=user, campaign=campaign) == {
         "mine": 1,
+        "left": 1,  # the other item; the one I labelled is not mine to label again
+        "left_capped": False,
+        "my_total": 2,
+        "my_fraction": 0.5,
+        "label_limit": None,
+        "daily_label_limit": None,
         "campaign_labels": 1,
         "campaign_wanted": 4,
         "campaign_fraction": 0.25,
+        "stranded": None,
+        "campaign_complete": False,
     }
+
+
+def test_progress_counts_my_leases_as_left_and_respects_lowered_targets():
+    campaign = make_campaign(n=3, overlap=2)
+    user = UserFactory()
+    held = lease(user, campaign)
+    assert my_progress(annotator=user, campaign=campaign)["left"] == 3  # the one on screen and two more
+    Item.objects.exclude(pk=held.item_id).update(label_target=1, human_label_count=1, assigned_count=1)
+    progress = annotator_progress(annotator=user, campaign=campaign)
+    assert (progress["campaign_labels"], progress["campaign_wanted"]) == (2, 4)
+    assert progress["left"] == 1
+
+
+def test_left_for_me_is_counted_up_to_a_cap(monkeypatch):
+    from annotate.services import assignments
+
+    monkeypatch.setattr(assignments, "LEFT_COUNT_CAP", 3)
+    campaign = make_campaign(n=5, overlap=1)
+    progress = my_progress(annotator=UserFactory(), campaign=campaign)
+    assert (progress["left"], progress["left_capped"]) == (3, True)
+
+
+def test_leases_release_ends_live_leases_in_one_or_every_campaign():
+    first, second = make_campaign(n=3, overlap=1), make_campaign(n=3, overlap=1)
+    user = UserFactory()
+    a = lease(user, first)
+    lease(user, first, exclude={a.pk})
+    b = lease(user, second)
+    assert leases_release(annotator=user, campaign=first) == 2
+    assert list(Item.objects.filter(campaign=first).values_list("assigned_count", flat=True)) == [0, 0, 0]
+    assert Item.objects.get(pk=b.item_id).assigned_count == 1
+    assert leases_release(annotator=user) == 1
+    assert Item.objects.filter(assigned_count__gt=0).count() == 0
+    assert leases_release(annotator=user) == 0
+    assert set(Assignment.objects.values_list("state", flat=True)) == {"expired"}
+    # Still in the pool and the slot still free: the released lease may be submitted (as after expiry).
+    annotation, created = submit(a, user)
+    assert created and Item.objects.get(pk=a.item_id).assigned_count == 1
+
+
+def test_out_of_the_pool_or_inactive_submit_skip_and_heartbeat_are_refused():
+    campaign = make_campaign(n=3, overlap=1)
+    user, colleague = UserFactory(), UserFactory()
+    campaign.annotators.add(user, colleague)
+    held = lease(user, campaign)
+    other = lease(colleague, campaign)
+    campaign.annotators.remove(user)
+    assert leases_release(annotator=user, campaign=campaign) == 1
+    for action in (
+        lambda: submit(held, user),
+        lambda: assignment_skip(assignment_id=held.pk, annotator=user, reason="x"),
+        lambda: lease_heartbeat(assignment_id=held.pk, annotator=user),
+    ):
+        with pytest.raises(AssignmentError, match="no longer in this campaign's annotator pool") as info:
+            action()
+        assert (info.value.code, info.value.status) == ("not_in_pool", 409)
+    assert not Annotation.objects.exists() and Item.objects.get(pk=held.item_id).assigned_count == 0
+    colleague.is_active = False
+    colleague.save()
+    with pytest.raises(AssignmentError) as info:
+        submit(other, colleague)
+    assert info.value.code == "not_in_pool"
+
+
+def test_the_submit_answer_carries_my_progress_and_the_page_is_never_cached(client):
+    campaign = make_campaign(n=3, overlap=1)
+    user = UserFactory()
+    client.force_login(user)
+    page = client.get(f"/c/{campaign.slug}/annotate/")
+    assert "no-store" in page["Cache-Control"]
+    assert 'Campaign: <span id="campaign-labels">0</span> / 3 labels' in page.content.decode()
+    held = Assignment.objects.get(annotator=user)
+    answer = client.post(f"/c/{campaign.slug}/annotate/{held.pk}/submit/", {"label.overall": "1"})
+    body = answer.content.decode()
+    assert answer.status_code == 200 and 'data-created="1"' in body
+    assert 'id="my-progress" class="my-progress" hx-swap-oob="true"' in body
+    assert '<strong class="mine" id="mine-count">1</strong>' in body
+    assert '<span id="left-count">2</span> left for you' in body and "width: 33%" in body
+    # Removed from the pool: the page's submit answers 409 with the reason, not a 404 page.
+    held = lease(user, campaign)
+    campaign.annotators.add(UserFactory())
+    answer = client.post(f"/c/{campaign.slug}/annotate/{held.pk}/submit/", {"label.overall": "1"})
+    assert answer.status_code == 409 and 'data-code="not_in_pool"' in answer.content.decode()
 
 
 def test_the_label_edit_page(client):

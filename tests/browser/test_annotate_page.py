@@ -161,3 +161,60 @@ def test_double_submit_stores_one_label(page, live_server):
     page.wait_for_timeout(300)
     assert Annotation.objects.filter(annotator=user).count() == 1
     assert Assignment.objects.get(pk=after).state == "leased"
+
+
+def test_progress_follows_my_labels_and_survives_back_and_reload(page, live_server):
+    campaign = CampaignFactory(preset_name="simple-pairwise", overlap=1)
+    items_import(campaign=campaign, stream=jsonl(*[pair(i) for i in range(5)]), filename="items.jsonl")
+    user = UserFactory()
+    open_annotate(page, live_server, campaign, user)
+    assert page.locator("#mine-count").inner_text() == "0"
+    assert page.locator("#left-count").inner_text() == "5"
+    for n in (1, 2):
+        before = current_assignment(page)
+        page.keyboard.press("3")
+        page.keyboard.press("Enter")
+        wait_for_next_item(page, before)
+        page.wait_for_function("n => document.querySelector('#mine-count').textContent === String(n)", arg=n)
+    # The bar and the counts moved with each submit, without a reload.
+    assert page.locator("#left-count").inner_text() == "3"
+    assert page.locator("#my-progress .bar > span").get_attribute("style") == "width: 40%"
+    assert page.locator("#campaign-labels").inner_text() == "2"
+    # Away and Back: the header shows today's counts, not the page as it was first sent.
+    page.get_by_role("link", name="My recent labels").click()
+    page.wait_for_url(f"{live_server.url}/c/{campaign.slug}/labels/")
+    page.go_back()
+    page.wait_for_selector("#current form.item")
+    assert page.locator("#mine-count").inner_text() == "2"
+    assert page.locator("#campaign-labels").inner_text() == "2"
+    assert page.locator("#left-count").inner_text() == "3"
+    page.reload()
+    page.wait_for_selector("#current form.item")
+    assert page.locator("#mine-count").inner_text() == "2"
+    assert Annotation.objects.filter(annotator=user).count() == 2
+
+
+def test_the_stranded_page_gives_an_item_back_with_the_keyboard(page, live_server):
+    from annotate.models import CampaignMember
+    from annotate.services.assignments import annotation_submit, assignment_skip, next_assignment_for
+
+    campaign = CampaignFactory(preset_name="simple-pairwise", overlap=2)
+    items_import(campaign=campaign, stream=jsonl(pair(0)), filename="items.jsonl")
+    skipper, labeller, admin = UserFactory(), UserFactory(), UserFactory()
+    campaign.annotators.add(skipper, labeller)
+    CampaignMember.objects.create(campaign=campaign, user=admin, role="admin")
+    skipped = next_assignment_for(annotator=skipper, campaign=campaign)
+    assignment_skip(assignment_id=skipped.pk, annotator=skipper, reason="Too *long* <b>x</b>")
+    labelled = next_assignment_for(annotator=labeller, campaign=campaign)
+    annotation_submit(assignment_id=labelled.pk, annotator=labeller, label={"overall": 1})
+    login(page, live_server, admin)
+    page.goto(f"{live_server.url}/c/{campaign.slug}/queue/")
+    row = page.locator(f"#stranded tr[data-item='{skipped.item_id}']")
+    assert "1 / 2" in row.inner_text() and "Too long <b>x</b>" in row.inner_text()
+    assert page.locator("#stranded b").count() == 0  # the reason is text, not markup
+    row.get_by_role("button", name="Give back").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#stranded .flash.ok:has-text('Gave 1 item back')")
+    assert "No stranded items" in page.locator("#stranded").inner_text()
+    assert page.url == f"{live_server.url}/c/{campaign.slug}/queue/"  # swapped in place by htmx
+    assert Assignment.objects.get(pk=skipped.pk).returned_at is not None
