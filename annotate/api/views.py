@@ -27,7 +27,7 @@ from annotate.services.campaigns import (
     campaign_update,
     state_from_word,
 )
-from annotate.services.imports import ImportFailed, annotations_import, items_import
+from annotate.services.imports import ImportFailed, MappingError, annotations_import, items_import, mapping_parse
 from annotate.services.jobs import job_create
 
 from . import serializers
@@ -151,12 +151,18 @@ class ItemList(generics.ListAPIView):
 
 
 class _ImportView(APIView):
-    """POST a file (multipart field `file`); `?async=1` runs it as a job and answers 202."""
+    """POST a file (multipart field `file`); `?async=1` runs it as a job and answers 202.
+
+    Item imports also take `mapping` (JSON: `{"prompt": "question", "metadata": ["topic"]}`, see
+    `mapping_parse`) and `?dry_run=1`, which answers the report the import would give (its problems
+    in `errors`) with 200 and writes nothing.
+    """
 
     permission_classes = [IsCampaignAdmin]
     parser_classes = [MultiPartParser, FormParser]
     importer = None
     job_kind = ""
+    takes_mapping = False
 
     @extend_schema(request={"multipart/form-data": serializers.ImportUploadSerializer})
     def post(self, request, ref: str):
@@ -165,7 +171,25 @@ class _ImportView(APIView):
         upload.is_valid(raise_exception=True)
         file = upload.validated_data["file"]
         fmt = upload.validated_data.get("format")
-        if request.query_params.get("async") in ("1", "true", "yes"):
+        options: dict = {}
+        dry_run = _flag(request.query_params.get("dry_run"))
+        if self.takes_mapping:
+            try:
+                mapping = mapping_parse(request.data.get("mapping"))
+            except MappingError as exc:
+                return Response({"mapping": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            if mapping:
+                options["mapping"] = mapping
+        elif dry_run or request.data.get("mapping"):
+            return Response(
+                {"detail": "dry_run and mapping are for item imports only"}, status=status.HTTP_400_BAD_REQUEST
+            )
+        if dry_run:
+            report = type(self).importer(
+                campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, dry_run=True, **options
+            )
+            return Response(report.as_dict(), status=status.HTTP_200_OK)
+        if _flag(request.query_params.get("async")):
             settings.TANDEM_UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
             path = settings.TANDEM_UPLOAD_DIR / f"{uuid.uuid4().hex}.upload"
             with path.open("wb") as out:
@@ -173,21 +197,26 @@ class _ImportView(APIView):
                     out.write(chunk)
             job = job_create(
                 kind=self.job_kind,
-                params={"path": str(path), "filename": file.name, "format": fmt},
+                params={"path": str(path), "filename": file.name, "format": fmt, "mapping": options.get("mapping")},
                 campaign=campaign,
                 created_by=request.user,
             )
             return Response({"job": serializers.JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
         try:
-            report = type(self).importer(campaign=campaign, stream=file.file, filename=file.name, fmt=fmt)
+            report = type(self).importer(campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, **options)
         except ImportFailed as exc:
             return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
 
 
+def _flag(value: str | None) -> bool:
+    return value in ("1", "true", "yes")
+
+
 class ItemImport(_ImportView):
     importer = staticmethod(items_import)
     job_kind = "import_items"
+    takes_mapping = True
 
 
 class AnnotationImport(_ImportView):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from annotate.models import Job
 
-from .imports import ImportFailed, annotations_import, items_import
+from .imports import ImportFailed, annotations_import, items_import, mapping_parse
 from .jobs import JobFailed, job_handler
 
 IMPORTERS = {"import_items": items_import, "import_annotations": annotations_import}
@@ -17,10 +17,17 @@ def _import(job: Job, progress) -> dict:
     if not path.exists():
         raise JobFailed(f"the uploaded file {job.params.get('filename', path.name)!r} is gone from {path.parent}")
     importer = IMPORTERS[job.kind]
+    options = {"fmt": job.params.get("format") or None}
+    if job.params.get("mapping"):  # only item imports take a column mapping
+        options["mapping"] = mapping_parse(job.params["mapping"])
     try:
         with path.open("rb") as stream:
             report = importer(
-                campaign=job.campaign, stream=stream, filename=job.params.get("filename", path.name), progress=progress
+                campaign=job.campaign,
+                stream=stream,
+                filename=job.params.get("filename", path.name),
+                progress=progress,
+                **options,
             )
     except ImportFailed as exc:
         path.unlink(missing_ok=True)

@@ -20,21 +20,28 @@ class ImportCommand(BaseCommand):
         parser.add_argument("file", help="JSONL, JSON array, CSV or Parquet; '-' reads standard input.")
         parser.add_argument("--format", choices=FORMATS, help="Override the format guessed from the file name.")
 
+    def importer_options(self, opts) -> dict:
+        """Further keyword arguments for the importer from a subclass's own options."""
+        return {}
+
     def handle(self, *args, **opts):
         try:
             campaign = campaign_get(opts["campaign"])
         except Campaign.DoesNotExist as exc:
             raise CommandError(str(exc)) from exc
         path = opts["file"]
+        extra = self.importer_options(opts)
         try:
             if path == "-":
                 stream, filename = sys.stdin.buffer, "<stdin>"
                 report = type(self).importer(
-                    campaign=campaign, stream=_seekable(stream), filename=filename, fmt=opts["format"]
+                    campaign=campaign, stream=_seekable(stream), filename=filename, fmt=opts["format"], **extra
                 )
             else:
                 with Path(path).open("rb") as stream:
-                    report = type(self).importer(campaign=campaign, stream=stream, filename=path, fmt=opts["format"])
+                    report = type(self).importer(
+                        campaign=campaign, stream=stream, filename=path, fmt=opts["format"], **extra
+                    )
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from exc
         except ImportFailed as exc:

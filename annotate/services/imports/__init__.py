@@ -3,5 +3,17 @@
 from .annotations import annotations_import
 from .errors import ImportFailed, RowError
 from .items import ImportReport, items_import
+from .mapping import MappingError, mapping_parse
+from .preview import Preview, items_preview
 
-__all__ = ["ImportFailed", "ImportReport", "RowError", "annotations_import", "items_import"]
+__all__ = [
+    "ImportFailed",
+    "ImportReport",
+    "MappingError",
+    "Preview",
+    "RowError",
+    "annotations_import",
+    "items_import",
+    "items_preview",
+    "mapping_parse",
+]

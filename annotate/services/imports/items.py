@@ -17,7 +17,8 @@ from annotate.models import Campaign, Item
 from routing.api import initial_route, items_imported, route_new_items
 
 from .errors import ImportFailed, RowError, RowProblem
-from .readers import ReaderError, read_rows
+from .mapping import Mapping, mapping_apply, mapping_field
+from .readers import ReaderError, _size_of, read_rows
 from .rows import ItemRow, changed_fields, item_row_parse
 
 BATCH_SIZE = 2000
@@ -33,15 +34,24 @@ class ImportReport:
     unchanged: int = 0
     conflicts: list[dict] = field(default_factory=list)
     n_conflicts: int = 0
+    dry_run: bool = False
+    errors: list[RowError] = field(default_factory=list)  # a dry run's problems (a real import raises them)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "rows": self.rows,
             "created": self.created,
             "unchanged": self.unchanged,
             "conflicts": self.n_conflicts,
             "conflict_rows": self.conflicts,
         }
+        if self.dry_run:
+            out.update({"dry_run": True, "valid": self.valid, "errors": [e.as_dict() for e in self.errors]})
+        return out
 
 
 def iter_source(stream: BinaryIO, *, filename: str, fmt: str | None = None) -> Iterator[tuple[str, object]]:
@@ -94,38 +104,50 @@ def items_import(
     filename: str,
     fmt: str | None = None,
     progress: Callable[..., None] | None = None,
+    mapping: Mapping | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import every row of `stream` into `campaign`, or nothing at all (ImportFailed).
 
     One transaction: the campaign row is locked (two uploads cannot both create an id), the
     campaign's existing ids are read once, and new rows stream into the table as they are parsed
     (COPY on PostgreSQL). A bad row anywhere rolls back everything written before it.
+
+    `mapping` (see `mapping_parse`) renames source columns to item fields first. With `dry_run`
+    nothing is written or locked: the report says what the import would do, and lists the problems
+    in `report.errors` instead of raising them.
     """
     errors = ErrorCollector(filename)
-    report = ImportReport()
+    report = ImportReport(dry_run=dry_run)
     seen: dict[str, str] = {}  # external id -> where it first appeared in this file
     conflicted: list[tuple[str, ItemRow]] = []
+    mapping = mapping or {}
+    estimate = _RowEstimate(stream) if progress else None
     with transaction.atomic():
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).exists()
+        if not dry_run:
+            Campaign.objects.select_for_update().filter(pk=campaign.pk).exists()
         started = timezone.now()
         existing = dict(Item.objects.filter(campaign=campaign).values_list("external_id", "content_hash"))
-        with _sink(campaign) as sink:
+        with _NullSink() if dry_run else _sink(campaign) as sink:
             for where, raw in rows_checked(iter_source(stream, filename=filename, fmt=fmt), errors):
                 report.rows += 1
                 try:
-                    row = item_row_parse(raw, kind=campaign.kind, schema=campaign.label_schema)
+                    row = item_row_parse(mapping_apply(raw, mapping), kind=campaign.kind, schema=campaign.label_schema)
                 except RowProblem as exc:
-                    errors.add(where, exc.field, str(exc))
+                    errors.add(where, mapping_field(exc.field, mapping), str(exc))
                     continue
                 first = seen.get(row.external_id)
                 if first is not None:
-                    errors.add(where, "id", f"duplicate id {row.external_id!r} (first at {first})")
+                    errors.add(
+                        where, mapping_field("id", mapping), f"duplicate id {row.external_id!r} (first at {first})"
+                    )
                     continue
                 seen[row.external_id] = where
                 if errors.errors:
                     if errors.full:
                         break
-                    continue  # keep validating to report more problems, but write nothing more
+                    if not dry_run:
+                        continue  # keep validating to report more problems, but write nothing more
                 old_hash = existing.get(row.external_id)
                 if old_hash is None:
                     sink.add(row)
@@ -134,13 +156,18 @@ def items_import(
                     report.unchanged += 1
                 else:
                     conflicted.append((where, row))
-                if progress and report.rows % PROGRESS_EVERY == 0:
-                    progress(done=report.rows)
+                if estimate and report.rows % PROGRESS_EVERY == 0:
+                    progress(done=report.rows, total=estimate.total(report.rows))
             if not errors.errors and report.rows == 0:
                 errors.add("", "", "the file has no rows")
-            errors.raise_if_any()  # inside the sink: an unfinished COPY is aborted, not committed
+            if dry_run:
+                report.errors = errors.errors
+            else:
+                errors.raise_if_any()  # inside the sink: an unfinished COPY is aborted, not committed
         if conflicted:
             _record_conflicts(campaign, conflicted, report)
+        if dry_run:
+            return report
         # Decisions for the new items, and routes for items an earlier policy left unrouted.
         route_new_items(campaign=campaign, since=started)
         if report.created:
@@ -155,6 +182,40 @@ def items_import(
                     "(campaign_id, route, gold_label, assigned_count, queue_rank, external_id)"
                 )
     return report
+
+
+class _NullSink:
+    """A dry run's sink: counts as if it wrote, writes nothing."""
+
+    def __enter__(self):
+        return self
+
+    def add(self, row: ItemRow) -> None:
+        pass
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
+
+class _RowEstimate:
+    """How many rows the whole file holds, guessed from how far into it the reader is.
+
+    Streamed formats (JSONL, CSV) move the file position as they go; a JSON array or Parquet file
+    is read up front, so there no total is guessed (None) until the import ends.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.size = _size_of(stream)
+
+    def total(self, rows: int) -> int | None:
+        try:
+            position = self.stream.tell()
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not self.size or not 0 < position < self.size:
+            return None
+        return max(rows + 1, round(rows * self.size / position))
 
 
 def _record_conflicts(campaign: Campaign, conflicted: list[tuple[str, ItemRow]], report: ImportReport) -> None:
