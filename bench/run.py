@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "stats_agreement": "bench.stats_agreement",
     "export_dataset": "bench.export_dataset",
     "route_campaign": "bench.route_campaign",
+    "campaign_home": "bench.campaign_home",
 }
 
 
