@@ -43,13 +43,19 @@ urlpatterns = [
         name="campaign-routing-override",
     ),
     # -- import wizard (annotate/views/imports.py) --
+    path("c/<slug:slug>/import/", include("annotate.views.imports")),  # campaign-import, campaign-import-*
     # -- people: accounts, pools, invitations, roles (annotate/views/people.py) --
+    path("", include("annotate.views.people")),  # people, campaign-people, invitation-accept, ...
     # -- campaign lifecycle and campaign home (annotate/views/campaigns.py) --
     path("campaigns/new/", campaign_views.campaign_new, name="campaign-new"),
     path("campaigns/preview/", campaign_views.campaign_preview, name="campaign-preview"),
     path("c/<slug:slug>/settings/", campaign_views.campaign_settings, name="campaign-settings"),
     path("c/<slug:slug>/state/", campaign_views.campaign_state, name="campaign-state"),
     path("c/<slug:slug>/copy/", campaign_views.campaign_copy_view, name="campaign-copy"),
+    # -- queue --
+    path("c/<slug:slug>/queue/", include("annotate.views.queue")),  # campaign-queue, campaign-stranded(-act)
+    # -- campaign home --
+    path("c/<slug:slug>/", include("annotate.views.campaign_home")),  # campaign-home, campaign-home-live, -quality
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

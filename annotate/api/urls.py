@@ -36,7 +36,9 @@ urlpatterns = [
     path("campaigns/<str:ref>/route/", routing.CampaignRoute.as_view(), name="api-route"),
     path("items/<int:pk>/routing/", routing.ItemRouting.as_view(), name="api-item-routing"),
     # -- people: pools, members, invitations --
+    path("", ("annotate.api.people", None, None)),  # = include(): api-members, api-annotators, api-pools, ...
     # -- queue: stranded items --
+    path("campaigns/<str:ref>/stranded/", ("annotate.api.queue", None, None)),  # = include(): api-stranded
     # -- campaign lifecycle --
     path("campaigns/<str:ref>/state/", views.CampaignStateView.as_view(), name="api-campaign-state"),
     path("campaigns/<str:ref>/copy/", views.CampaignCopyView.as_view(), name="api-campaign-copy"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.models import Annotation
@@ -24,9 +25,10 @@ from annotate.services.assignments import (
     assignment_skip,
     display_label,
     lease_heartbeat,
-    my_label_count,
+    my_progress,
     next_assignment_for,
 )
+from annotate.views.campaigns import annotator_unavailable
 
 SKIP_REASONS = (
     "I cannot judge this topic or language",
@@ -66,8 +68,11 @@ def parse_label_form(data) -> tuple[dict, str, int | None, float | None]:
 
 @login_required
 @require_GET
+@never_cache  # Back and reload must show today's counts, not the page as it was (back-forward cache)
 def annotate_page(request, slug):
-    campaign = _campaign(request, slug)
+    campaign = campaign_for_annotator(user=request.user, ref=slug)
+    if campaign is None:  # a draft, paused or closed campaign, or one not open to this person: say which
+        return annotator_unavailable(request, slug)
     context = {
         "campaign": campaign,
         "progress": annotator_progress(annotator=request.user, campaign=campaign),
@@ -89,6 +94,7 @@ def _lease_context(request, campaign, exclude) -> dict:
 
 @login_required
 @require_GET
+@never_cache
 def item_fragment(request, slug):
     """The next item, leased now and rendered for the page to keep behind the current one."""
     campaign = _campaign(request, slug)
@@ -104,13 +110,16 @@ def _error(request, exc: AssignmentError) -> HttpResponse:
     return render(request, "annotate/_flash.html", {"error": str(exc), "code": exc.code}, status=exc.status)
 
 
+# Submit, skip and heartbeat do not look the campaign up by its slug: the engine finds the lease's
+# campaign and refuses with a clear 409 when the campaign closed or the annotator left its pool.
+
+
 @login_required
 @require_POST
 def submit(request, slug, assignment_id):
-    campaign = _campaign(request, slug)
     label, justification, confidence, active = parse_label_form(request.POST)
     try:
-        _annotation, created = annotation_submit(
+        annotation, created = annotation_submit(
             assignment_id=assignment_id,
             annotator=request.user,
             label=label,
@@ -120,14 +129,13 @@ def submit(request, slug, assignment_id):
         )
     except AssignmentError as exc:
         return _error(request, exc)
-    mine = my_label_count(annotator=request.user, campaign=campaign)
-    return render(request, "annotate/_submitted.html", {"mine": mine, "created": created})
+    progress = my_progress(annotator=request.user, campaign=annotation.campaign)
+    return render(request, "annotate/_submitted.html", {"progress": progress, "created": created})
 
 
 @login_required
 @require_POST
 def skip(request, slug, assignment_id):
-    _campaign(request, slug)
     try:
         assignment_skip(assignment_id=assignment_id, annotator=request.user, reason=request.POST.get("reason", ""))
     except AssignmentError as exc:
@@ -138,7 +146,6 @@ def skip(request, slug, assignment_id):
 @login_required
 @require_POST
 def heartbeat(request, slug, assignment_id):
-    _campaign(request, slug)
     try:
         assignment = lease_heartbeat(
             assignment_id=assignment_id, annotator=request.user, active_seconds=request.POST.get("active_seconds")

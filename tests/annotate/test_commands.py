@@ -27,7 +27,7 @@ def test_create_campaign_prints_id_and_slug():
         call("create_campaign", "Helpfulness round 1", "--kind", "pairwise", "--preset", "multipref", "--overlap", "3")
     )
     campaign = Campaign.objects.get(pk=printed["id"])
-    assert printed == {"id": campaign.pk, "slug": "helpfulness-round-1"}
+    assert printed == {"id": campaign.pk, "slug": "helpfulness-round-1", "state": "draft"}
     assert campaign.overlap == 3 and campaign.preset == "multipref"
     assert json.loads(call("create_campaign", "Helpfulness round 1", "--kind", "pairwise", "--preset", "multipref"))[
         "slug"

@@ -32,8 +32,7 @@ def test_a_custom_rubric_schema_built_in_the_form_and_opened(page, live_server):
     name.fill("accuracy")
     page.wait_for_function("() => document.querySelector('#error-label_schema').textContent === ''")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#annotator-preview .row-title')]"
-        ".some(e => e.textContent === 'Accuracy')"
+        "() => [...document.querySelectorAll('#annotator-preview .row-title')].some(e => e.textContent === 'Accuracy')"
     )
     # Add a criterion with its own scale and score words, all from the form.
     page.click("#schema-builder .add-criterion")
