@@ -234,7 +234,7 @@ def _setup(items: int, annotators: int) -> tuple[object, list[str], dict]:
     campaign = campaign_create(
         name=f"bench annotate flow {int(time.time())}", kind="pairwise", preset="simple-pairwise", overlap=3
     )
-    campaign.state = "active"
+    campaign.state = "open"
     campaign.save(update_fields=["state"])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "items.jsonl"

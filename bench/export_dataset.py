@@ -60,7 +60,7 @@ def _setup(items: int):
                     (item_id, campaign.pk, "human", user.pk, json.dumps({"overall": value}), "",
                      rng.random() < 0.5, round(rng.uniform(5, 60), 1), "", False, "", 0, True, 1, now, now)
                 )  # fmt: skip
-    Campaign.objects.filter(pk=campaign.pk).update(state="active")
+    Campaign.objects.filter(pk=campaign.pk).update(state="open")
     return campaign, {
         "items": len(ids),
         "labels": len(ids) * RATERS,
