@@ -45,6 +45,21 @@ def _refused(exc: PeopleError) -> Response:
     return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def _invitation_post(request, values: dict, **target) -> Response:
+    """Create an invitation to a campaign or a pool from checked input; the link is in the answer once."""
+    try:
+        new = invitation_create(
+            role=values["role"],
+            expires_in=timedelta(hours=values["expires_hours"]),
+            note=values["note"],
+            created_by=request.user,
+            **target,
+        )
+    except PeopleError as exc:
+        return _refused(exc)
+    return _invitation_created(request, new)
+
+
 class IsStaff(BasePermission):
     message = "Only staff accounts manage annotator pools."
 
@@ -301,20 +316,9 @@ class CampaignInvitations(APIView):
         campaign = campaign_for(request, ref, need="manage")
         data = InvitationInput(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        if values["role"] != Invitation.Role.ANNOTATOR:
+        if data.validated_data["role"] != Invitation.Role.ANNOTATOR:
             campaign = campaign_for(request, ref, need="own")
-        try:
-            new = invitation_create(
-                campaign=campaign,
-                role=values["role"],
-                expires_in=timedelta(hours=values["expires_hours"]),
-                note=values["note"],
-                created_by=request.user,
-            )
-        except PeopleError as exc:
-            return _refused(exc)
-        return _invitation_created(request, new)
+        return _invitation_post(request, data.validated_data, campaign=campaign)
 
 
 class CampaignInvitationRevoke(APIView):
@@ -425,18 +429,7 @@ class PoolInvitations(APIView):
         pool = get_object_or_404(AnnotatorPool, pk=pk)
         data = InvitationInput(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        try:
-            new = invitation_create(
-                pool=pool,
-                role=values["role"],
-                expires_in=timedelta(hours=values["expires_hours"]),
-                note=values["note"],
-                created_by=request.user,
-            )
-        except PeopleError as exc:
-            return _refused(exc)
-        return _invitation_created(request, new)
+        return _invitation_post(request, data.validated_data, pool=pool)
 
 
 class PoolInvitationRevoke(APIView):

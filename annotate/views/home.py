@@ -5,7 +5,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import render
 
-from annotate.access import campaign_role, campaigns_administered, can_create_campaigns
+from annotate.access import campaign_roles, campaigns_administered, can_create_campaigns
 from annotate.models import Annotation, Item
 from annotate.selectors import campaigns_for_annotator
 from annotate.services.assignments import annotator_progress
@@ -33,8 +33,9 @@ def home(request):
         )
         .order_by("state", "name")
     )
+    roles = campaign_roles(user=request.user, campaigns=running)
     for campaign in running:
-        campaign.my_role = campaign_role(user=request.user, campaign=campaign)
+        campaign.my_role = roles[campaign.pk]
     return render(
         request,
         "annotate/home.html",
