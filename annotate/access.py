@@ -1,7 +1,8 @@
 """Who may do what on a campaign: the one place roles are turned into answers.
 
 Roles per campaign (`CampaignMember`): **owner** (everything, roles and state included), **admin**
-(settings, imports, annotators, judges, routing, exports), **viewer** (every admin page, read-only).
+(settings, imports, annotators, judges, routing, exports), **viewer** (every admin page, read-only),
+**reviewer** (the review queue only: final labels on contested items; admins and owners review too).
 Superusers are owners of every campaign. **Annotators** are the campaign's pool (`Campaign.annotators`
 and the members of its `pools`; with neither, every active account) and see only the annotate pages.
 Staff accounts may create campaigns and own what they create; they see no other campaign unless
@@ -21,8 +22,10 @@ Role = CampaignMember.Role
 
 # What each need asks for; a role grants every need at or below its own.
 NEEDS = {"view": 1, "manage": 2, "own": 3}
-ROLE_LEVEL = {Role.VIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+ROLE_LEVEL = {Role.REVIEWER: 0, Role.VIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 NEED_WORDS = {"view": "view", "manage": "change", "own": "own"}
+# "review" (the adjudication queue) is not on the ladder: reviewers have it, viewers do not.
+REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN, Role.OWNER)
 
 
 def campaign_role(*, user, campaign: Campaign) -> str | None:
@@ -52,9 +55,16 @@ def campaign_roles(*, user, campaigns) -> dict[int, str | None]:
     return {pk: found.get(pk) for pk in ids}
 
 
+def _grants(role: str | None, need: str) -> bool:
+    if role is None:
+        return False
+    if need == "review":
+        return role in REVIEW_ROLES
+    return ROLE_LEVEL[role] >= NEEDS[need]
+
+
 def campaign_allows(*, user, campaign: Campaign, need: str) -> bool:
-    role = campaign_role(user=user, campaign=campaign)
-    return role is not None and ROLE_LEVEL[role] >= NEEDS[need]
+    return _grants(campaign_role(user=user, campaign=campaign), need)
 
 
 def can_create_campaigns(user) -> bool:
@@ -67,7 +77,7 @@ def campaigns_administered(*, user, need: str = "view") -> QuerySet[Campaign]:
         return Campaign.objects.none()
     if user.is_superuser:
         return Campaign.objects.all()
-    roles = [role for role, level in ROLE_LEVEL.items() if level >= NEEDS[need]]
+    roles = [role for role in ROLE_LEVEL if _grants(role, need)]
     return Campaign.objects.filter(members__user=user, members__role__in=roles).distinct()
 
 
@@ -104,7 +114,15 @@ def admin_campaign(*, user, ref: str, need: str = "view") -> Campaign:
                 f"You annotate {campaign.name!r}; its admin pages are for its owners, admins and viewers."
             )
         raise Http404("no such campaign")
-    if ROLE_LEVEL[role] < NEEDS[need]:
+    if need == "review" and not _grants(role, need):
+        raise PermissionDenied(
+            f"You are a {role} of {campaign.name!r}; only its reviewers, admins and owners may review labels."
+        )
+    if role == Role.REVIEWER and need != "review":
+        raise PermissionDenied(
+            f"You review {campaign.name!r}; its other admin pages are for its owners, admins and viewers."
+        )
+    if not _grants(role, need):
         raise PermissionDenied(
             f"You are {'an' if role in (Role.ADMIN, Role.OWNER) else 'a'} {role} of {campaign.name!r}; "
             f"only its {'owners' if need == 'own' else 'owners and admins'} may {NEED_WORDS[need]} this."

@@ -8,19 +8,23 @@ from .items import Item
 from .jobs import Job
 from .judges import Judge, JudgeVerdict
 from .people import AnnotatorPool, CampaignMember, Invitation
+from .quality import Adjudication, AnnotatorStanding, ItemFlag
 from .routing import RoutingDecision
 from .stats import StatsSnapshot
 
 __all__ = [
+    "Adjudication",
     "Annotation",
     "AnnotationRevision",
     "AnnotatorPool",
+    "AnnotatorStanding",
     "Assignment",
     "Campaign",
     "CampaignMember",
     "DatasetExport",
     "Invitation",
     "Item",
+    "ItemFlag",
     "Job",
     "Judge",
     "JudgeVerdict",

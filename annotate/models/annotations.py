@@ -52,6 +52,13 @@ class Annotation(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     imported = models.BooleanField(default=False)
+    # Quality control of human labels.
+    too_fast = models.BooleanField(
+        default=False, db_default=False, help_text="Submitted in less than the campaign's minimum time per item."
+    )
+    gold_correct = models.BooleanField(
+        null=True, blank=True, help_text="On a gold item: whether the label matched the gold label."
+    )
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

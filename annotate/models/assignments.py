@@ -12,6 +12,11 @@ class Assignment(models.Model):
         SKIPPED = "skipped"
         EXPIRED = "expired"
 
+    class Purpose(models.TextChoices):
+        WORK = "work"  # an item of the real queue
+        ATTENTION = "attention"  # a gold item mixed into the queue (an attention check)
+        QUALIFICATION = "qualification"  # a gold item of the qualification phase
+
     campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="assignments")
     item = models.ForeignKey("annotate.Item", on_delete=models.CASCADE, related_name="assignments")
     # Indexed through (campaign, annotator, state) and the unique (item, annotator) instead: a lone
@@ -20,6 +25,7 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", db_index=False
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
+    purpose = models.CharField(max_length=14, choices=Purpose.choices, default=Purpose.WORK, db_default=Purpose.WORK)
     position_swapped = models.BooleanField(
         null=True, blank=True, help_text="Pairwise: response B is shown on the left."
     )

@@ -71,6 +71,50 @@ class Campaign(models.Model):
         related_name="copies",
         help_text="The campaign this one was copied from (a new version of its schema).",
     )
+    # Quality control (annotate/services/quality/): who may label, what is checked, when more labels are asked.
+    qualification_items = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Gold items a new annotator labels before the real queue (a training phase). 0: no gate.",
+    )
+    qualification_threshold = models.FloatField(
+        default=0.8, help_text="Share of the qualification items an annotator must get right to enter the queue."
+    )
+    qualification_feedback = models.BooleanField(
+        default=True, help_text="After each qualification item, show the right answer and its explanation."
+    )
+    requalify_on_guidelines = models.BooleanField(
+        default=False, help_text="A new guidelines version asks every annotator to qualify again."
+    )
+    attention_max_failures = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Failed attention checks (gold items in the queue) after which an annotator is paused; "
+        "the first failure warns. Empty: never pause.",
+    )
+    min_seconds = models.FloatField(
+        null=True, blank=True, help_text="Least active time per item; faster submits are flagged as too fast."
+    )
+    overlap_max = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Dynamic overlap: ask for more human labels on a disputed item, up to this many. Empty: off.",
+    )
+    agreement_threshold = models.FloatField(
+        default=0.6,
+        help_text="Dynamic overlap: an item whose labels agree less than this (share with the majority "
+        "direction; rubric: 1 - mean distance) is disputed.",
+    )
+    overlap_on_judge_disagreement = models.BooleanField(
+        default=True, help_text="Dynamic overlap: the human majority differing from the judges' verdict is a dispute."
+    )
+    judge_gold_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Gold accuracy a judge needs before items may be routed to it alone. Empty: no requirement.",
+    )
+    reviewers_see_identities = models.BooleanField(
+        default=False, help_text="Reviewers see who gave each label (otherwise Annotator 1, 2, ...)."
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -92,6 +136,18 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(gold_rate__gte=0, gold_rate__lte=1), name="campaign_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(qualification_threshold__gte=0, qualification_threshold__lte=1),
+                name="campaign_qualification_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(agreement_threshold__gte=0, agreement_threshold__lte=1),
+                name="campaign_agreement_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(overlap_max__isnull=True) | models.Q(overlap_max__gte=models.F("overlap")),
+                name="campaign_overlap_max_at_least_overlap",
             ),
         ]
 

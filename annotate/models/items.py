@@ -10,6 +10,11 @@ class Item(models.Model):
         LLM = "llm"
         BOTH = "both"
 
+    class ReviewState(models.TextChoices):
+        NONE = "", "settled"
+        CONTESTED = "contested"  # still disputed at the campaign's overlap_max: a reviewer decides
+        ADJUDICATED = "adjudicated"  # a reviewer recorded the final label
+
     # No index of its own: the unique (campaign, external_id) index serves campaign lookups, and
     # every index costs time on a 100,000-row import.
     campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="items", db_index=False)
@@ -25,6 +30,9 @@ class Item(models.Model):
     gold_label = models.JSONField(
         null=True, blank=True, help_text="Set on attention-check items: the label an annotator must give."
     )
+    gold_explanation = models.TextField(
+        blank=True, help_text="Why the gold label is right: shown after a qualification item when feedback is on."
+    )
     route = models.CharField(max_length=10, choices=Route.choices, default=Route.UNROUTED)
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the imported content; detects conflicts.")
     human_label_count = models.PositiveIntegerField(default=0)
@@ -35,6 +43,14 @@ class Item(models.Model):
         null=True,
         blank=True,
         help_text="Human labels wanted on this item when an admin lowered it below the campaign's overlap.",
+    )
+    extra_labels = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Human labels dynamic overlap added to the target because the labels disagreed.",
+    )
+    review_state = models.CharField(
+        max_length=12, choices=ReviewState.choices, default=ReviewState.NONE, db_default=ReviewState.NONE, blank=True
     )
     queue_rank = models.BigIntegerField(
         default=0, db_default=0, help_text="A stable per-campaign shuffle: the queue's order among equals."
@@ -59,6 +75,9 @@ class Item(models.Model):
                 name="item_gold_queue_idx",
             ),
             models.Index(fields=["campaign"], condition=models.Q(route="unrouted"), name="item_unrouted_idx"),
+            models.Index(
+                fields=["campaign", "review_state"], condition=~models.Q(review_state=""), name="item_review_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -35,6 +35,7 @@ class CampaignMember(models.Model):
         OWNER = "owner"  # everything, including roles, state changes and deletion
         ADMIN = "admin"  # settings, imports, annotators, judges, routing, exports
         VIEWER = "viewer"  # every admin page and report, read-only
+        REVIEWER = "reviewer"  # the review queue only: records final labels on contested items
 
     campaign = models.ForeignKey("annotate.Campaign", on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships")

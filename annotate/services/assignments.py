@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -28,32 +27,13 @@ from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotationRevision, Assignment, Campaign, Item
 from annotate.selectors import _pool_condition
 from annotate.services.counters import item_counts_add
+from annotate.services.outcomes import AssignmentError, NoWork
+from annotate.services.quality import gate, overlap
 
 MAX_LIVE_LEASES = 2  # the item on screen and the one prefetched behind it
 EXPIRE_BATCH = 500
 WORKABLE_STATES = (Campaign.State.OPEN,)
 SUBMITTABLE_STATES = (Campaign.State.OPEN, Campaign.State.PAUSED)
-
-
-class AssignmentError(Exception):
-    """A request the engine refuses; `code` is stable for API clients, the message is for people."""
-
-    def __init__(self, message: str, code: str, field: str = "", status: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.field = field
-        self.status = status
-
-
-@dataclass(frozen=True)
-class NoWork:
-    """Why there is nothing to lease: `done`, `wait` (others hold the rest; retry later), `hold`, or
-    `limit` (the annotator reached the campaign's per-person limit; `resets_at` for a daily one)."""
-
-    reason: str
-    retry_after: int | None = None
-    message: str = ""
-    resets_at: datetime | None = None
 
 
 def item_target(item: Item, campaign: Campaign) -> int:
@@ -101,12 +81,20 @@ def next_assignment_for(
             limited = _limit_reached(annotator=annotator, campaign=campaign, held=len(live), now=now)
             if limited is not None:
                 return limited
+        step = gate.work_step(annotator=annotator, campaign=campaign, now=now)
+        if isinstance(step, NoWork):
+            return step
         lease = _lease_skip_locked if connection.vendor == "postgresql" else _lease_in_turn
+        if step == Assignment.Purpose.QUALIFICATION:
+            assignment = lease(annotator=annotator, campaign=campaign, purpose=step, now=now)
+            if assignment is None or assignment is BUSY:
+                return gate.no_qualification_item(annotator=annotator, campaign=campaign, now=now)
+            return assignment
         assignment = None
         if campaign.gold_rate and random.random() < campaign.gold_rate:
-            assignment = lease(annotator=annotator, campaign=campaign, gold=True, now=now)
+            assignment = lease(annotator=annotator, campaign=campaign, purpose=Assignment.Purpose.ATTENTION, now=now)
         if assignment is None or assignment is BUSY:
-            assignment = lease(annotator=annotator, campaign=campaign, gold=False, now=now)
+            assignment = lease(annotator=annotator, campaign=campaign, purpose=Assignment.Purpose.WORK, now=now)
         if assignment is BUSY:
             return NoWork("wait", retry_after=1, message="Others are taking the last items right now; trying again.")
         if assignment is not None:
@@ -202,18 +190,19 @@ def _candidates_sql(*, annotator, campaign: Campaign, gold: bool, columns: str) 
     return sql, [*params, annotator.pk, annotator.pk]
 
 
-def _new_assignment(*, annotator, campaign: Campaign, now: datetime) -> Assignment:
+def _new_assignment(*, annotator, campaign: Campaign, purpose: str, now: datetime) -> Assignment:
     return Assignment(
         campaign=campaign,
         annotator=annotator,
         state=Assignment.State.LEASED,
+        purpose=purpose,
         leased_at=now,
         expires_at=now + timedelta(seconds=campaign.lease_seconds),
         position_swapped=(random.random() < 0.5) if campaign.has_pairwise else None,
     )
 
 
-def _lease_skip_locked(*, annotator, campaign: Campaign, gold: bool, now: datetime) -> Assignment | None | object:
+def _lease_skip_locked(*, annotator, campaign: Campaign, purpose: str, now: datetime) -> Assignment | None | object:
     """PostgreSQL: lock the first free candidate, take its overlap slot and record the lease, in one statement.
 
     The candidate is locked with SKIP LOCKED, so concurrent annotators never wait on each other's
@@ -221,6 +210,7 @@ def _lease_skip_locked(*, annotator, campaign: Campaign, gold: bool, now: dateti
     while other transactions are about to release rows they only looked at, so when it finds
     nothing but candidates exist, it retries briefly, then reports BUSY.
     """
+    gold = purpose != Assignment.Purpose.WORK
     pick, pick_params = _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns="i.id")
     counted = (
         "SELECT id FROM pick"  # gold items are shown to everyone and never count against the overlap
@@ -229,19 +219,20 @@ def _lease_skip_locked(*, annotator, campaign: Campaign, gold: bool, now: dateti
     )
     statement = (
         f"WITH pick AS ({pick} LIMIT 1 FOR UPDATE OF i SKIP LOCKED), counted AS ({counted}), "
-        f"lease AS (INSERT INTO {_ASSIGNMENT} (campaign_id, item_id, annotator_id, state, position_swapped, "
-        "leased_at, expires_at, active_seconds, skip_reason) SELECT %s, id, %s, %s, %s, %s, %s, 0, '' FROM counted "
+        f"lease AS (INSERT INTO {_ASSIGNMENT} (campaign_id, item_id, annotator_id, state, purpose, position_swapped, "
+        "leased_at, expires_at, active_seconds, skip_reason) SELECT %s, id, %s, %s, %s, %s, %s, %s, 0, '' FROM counted "
         "RETURNING id AS lease_id, item_id) "
         f"SELECT lease.lease_id, {', '.join('i.' + c for c in _DISPLAY_COLUMNS)} FROM lease JOIN {_ITEM} i "
         "ON i.id = lease.item_id"
     )
     for attempt in range(5):
-        assignment = _new_assignment(annotator=annotator, campaign=campaign, now=now)
+        assignment = _new_assignment(annotator=annotator, campaign=campaign, purpose=purpose, now=now)
         params = [
             *pick_params,
             campaign.pk,
             annotator.pk,
             assignment.state,
+            assignment.purpose,
             assignment.position_swapped,
             assignment.leased_at,
             assignment.expires_at,
@@ -264,8 +255,9 @@ def _lease_skip_locked(*, annotator, campaign: Campaign, gold: bool, now: dateti
     return BUSY
 
 
-def _lease_in_turn(*, annotator, campaign: Campaign, gold: bool, now: datetime) -> Assignment | None:
+def _lease_in_turn(*, annotator, campaign: Campaign, purpose: str, now: datetime) -> Assignment | None:
     """Databases without SKIP LOCKED (SQLite): writers take turns, so a plain read will do."""
+    gold = purpose != Assignment.Purpose.WORK
     columns = ", ".join("i." + c for c in _DISPLAY_COLUMNS)
     pick, params = _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns=columns)
     with transaction.atomic():
@@ -274,7 +266,7 @@ def _lease_in_turn(*, annotator, campaign: Campaign, gold: bool, now: datetime) 
             return None
         if not gold:
             Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
-        assignment = _new_assignment(annotator=annotator, campaign=campaign, now=now)
+        assignment = _new_assignment(annotator=annotator, campaign=campaign, purpose=purpose, now=now)
         assignment.item = item
         assignment.save(force_insert=True)
         return assignment
@@ -493,11 +485,17 @@ def annotation_submit(
             rater_confidence=rater_confidence,
             seconds=assignment.active_seconds or None,
             position_swapped=assignment.position_swapped,
+            too_fast=campaign.min_seconds is not None and (assignment.active_seconds or 0) < campaign.min_seconds,
         )
         assignment.state = Assignment.State.SUBMITTED
         assignment.finished_at = now
         assignment.save(update_fields=["state", "finished_at", "active_seconds"])
         Item.objects.filter(pk=assignment.item_id).update(human_label_count=F("human_label_count") + 1)
+        # Quality control in the same transaction: the gate's counters (gold and too-fast labels), then
+        # dynamic overlap on a work item (another label asked for, or the item marked contested).
+        gate.after_label(annotation=annotation, assignment=assignment, campaign=campaign, now=now)
+        if assignment.purpose == Assignment.Purpose.WORK:
+            overlap.after_label(item_id=assignment.item_id, campaign=campaign)
         transaction.on_commit(lambda: _stats_after_labels(campaign.pk))
         return annotation, True
 

@@ -39,9 +39,27 @@ def page(browser):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("dialog", lambda dialog: errors.append(f"unexpected dialog: {dialog.message}"))
     page.js_errors = errors
+    in_flight: set = set()
+    page.on("request", in_flight.add)
+    page.on("requestfinished", in_flight.discard)
+    page.on("requestfailed", in_flight.discard)
     yield page
+    _quiesce(context, page, in_flight)
     context.close()
     assert not errors, f"JavaScript errors or dialogs in the page: {errors}"
+
+
+def _quiesce(context, page, in_flight: set, timeout_ms: int = 15000) -> None:
+    """Stop the page from sending anything new and wait for what it already sent to be answered.
+
+    A polling page (htmx `every 5s`) may have a request in the live server when the test ends; the
+    test database's flush (TRUNCATE) would then deadlock with that request's reads.
+    """
+    context.route("**/*", lambda route: route.abort())
+    waited = 0
+    while in_flight and waited < timeout_ms and not page.is_closed():
+        page.wait_for_timeout(50)
+        waited += 50
 
 
 def login(page, live_server, user, password="pw-for-tests-123"):
