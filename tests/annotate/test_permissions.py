@@ -16,10 +16,10 @@ every caller:
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import pkgutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,6 +31,8 @@ from rest_framework.test import APIClient
 from annotate.models import AnnotatorPool, CampaignMember, DatasetExport, Item, StatsSnapshot
 from annotate.services.imports import items_import
 from annotate.services.people import invitation_create
+from tests.annotate import permission_rows
+from tests.annotate.permission_rows import Row, World
 from tests.conftest import jsonl, pair
 from tests.factories import CampaignFactory, JobFactory, JudgeFactory, UserFactory
 
@@ -48,31 +50,6 @@ EXEMPT_API = {
     "api-next": "the annotator's next item (annotators only)",
     "api-my-labels": "the annotator's own labels (annotators only)",
 }
-
-
-@dataclass
-class World:
-    campaign: object
-    users: dict
-    judge: object
-    job: object
-    export: object
-    item: object
-    pool: object
-    listed: object  # an annotator added one by one
-    invitation: object
-    spare: object  # an account with no place yet
-
-
-@dataclass(frozen=True)
-class Row:
-    method: str
-    need: str
-    ok: tuple[int, ...]
-    args: Callable[[World], list] = lambda w: []
-    data: Callable[[World], dict] = lambda w: {}
-    multipart: bool = False
-    overrides: dict = field(default_factory=dict)  # role → status, where a route differs on purpose
 
 
 def _file(name: str, *rows) -> dict:
@@ -228,6 +205,20 @@ API_ROWS: dict[str, list[Row]] = {
     # Copies are new campaigns, which only staff accounts make: a non-staff admin is refused.
     "api-campaign-copy": [Row("post", "manage", (201,), data=lambda w: {"name": "A copy"}, overrides={"admin": 403})],
 }
+
+
+def _merge_feature_rows() -> None:
+    """Rows kept in tests/annotate/permission_rows/<feature>.py join the table."""
+    for module_info in pkgutil.iter_modules(permission_rows.__path__):
+        module = importlib.import_module(f"{permission_rows.__name__}.{module_info.name}")
+        pairs = ((PAGE_ROWS, getattr(module, "PAGE_ROWS", {})), (API_ROWS, getattr(module, "API_ROWS", {})))
+        for ours, theirs in pairs:
+            clash = set(ours) & set(theirs)
+            assert not clash, f"{module.__name__} repeats rows of the table: {sorted(clash)}"
+            ours.update(theirs)
+
+
+_merge_feature_rows()
 
 
 def _walk(patterns, prefix=""):
