@@ -54,6 +54,10 @@ urlpatterns = [
     path("c/<slug:slug>/copy/", campaign_views.campaign_copy_view, name="campaign-copy"),
     # -- queue --
     path("c/<slug:slug>/queue/", include("annotate.views.queue")),  # campaign-queue, campaign-stranded(-act)
+    # -- quality control: adjudication queue, flags, annotator standings --
+    path("c/<slug:slug>/review/", include("annotate.views.review")),  # campaign-review, ...
+    path("c/<slug:slug>/flags/", include("annotate.views.flags")),  # campaign-flags, ...
+    path("c/<slug:slug>/standings/", include("annotate.views.standings")),  # campaign-standing-*, ...
     # -- campaign home --
     path("c/<slug:slug>/", include("annotate.views.campaign_home")),  # campaign-home, campaign-home-live, -quality
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -39,6 +39,10 @@ urlpatterns = [
     path("", ("annotate.api.people", None, None)),  # = include(): api-members, api-annotators, api-pools, ...
     # -- queue: stranded items --
     path("campaigns/<str:ref>/stranded/", ("annotate.api.queue", None, None)),  # = include(): api-stranded
+    # -- quality control --
+    path("campaigns/<str:ref>/review/", ("annotate.api.review", None, None)),  # = include(): api-review, ...
+    path("campaigns/<str:ref>/flags/", ("annotate.api.flags", None, None)),  # = include(): api-flags, ...
+    path("campaigns/<str:ref>/standings/", ("annotate.api.standings", None, None)),  # = include(): api-standings
     # -- campaign lifecycle --
     path("campaigns/<str:ref>/state/", views.CampaignStateView.as_view(), name="api-campaign-state"),
     path("campaigns/<str:ref>/copy/", views.CampaignCopyView.as_view(), name="api-campaign-copy"),

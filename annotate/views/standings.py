@@ -1,0 +1,5 @@
+"""Quality control pages: standings (routes mounted from annotate/urls.py)."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
