@@ -175,6 +175,19 @@ def test_gold_labels_are_validated_against_the_schema(campaign):
 # --- Every bad input: a message naming the line and the field, and nothing imported. ---
 
 
+def test_a_gold_explanation_is_stored_and_needs_a_gold_label(campaign):
+    run(campaign, jsonl(pair(1, gold_label={"overall": 1}, gold_explanation="A cites the source."), pair(2)))
+    assert Item.objects.get(external_id="p1").gold_explanation == "A cites the source."
+    assert Item.objects.get(external_id="p2").gold_explanation == ""
+    # A row without an explanation hashes without the key, as before explanations existed: re-imports match.
+    assert run(campaign, jsonl(pair(2))).as_dict()["unchanged"] == 1
+    error = refused(campaign, jsonl(pair(3, gold_explanation="why")))
+    assert (
+        str(error.errors[0])
+        == "items.jsonl, line 1, field 'gold_explanation': is given without a gold_label to explain"
+    )
+
+
 def test_bad_json_names_the_line(campaign):
     error = refused(campaign, jsonl(pair(1), '{"id": "p2", "prompt": ', pair(3)))
     assert error.errors[0].where == "line 2" and "invalid JSON" in error.errors[0].message

@@ -250,6 +250,7 @@ COPY_COLUMNS = (
     "reference",
     "metadata",
     "gold_label",
+    "gold_explanation",
     "route",
     "content_hash",
     "human_label_count",
@@ -296,6 +297,7 @@ class _CopySink:
                     _copy_text(row.reference),
                     _copy_json(row.metadata),
                     "\\N" if row.gold_label is None else _copy_json(row.gold_label),
+                    _copy_text(row.gold_explanation),
                 )
             )
             + self.tail % (row.content_hash, queue_rank(self.campaign_id, row.external_id))
@@ -350,6 +352,7 @@ class _BulkSink:
                     reference=row.reference,
                     metadata=row.metadata,
                     gold_label=row.gold_label,
+                    gold_explanation=row.gold_explanation,
                     route=self.route,
                     content_hash=row.content_hash,
                     queue_rank=queue_rank(self.campaign.pk, row.external_id),

@@ -38,6 +38,7 @@ class ItemRow:
     reference: str = ""
     metadata: dict = field(default_factory=dict)
     gold_label: dict | None = None
+    gold_explanation: str = ""
     content_hash: str = ""
 
     CONTENT_FIELDS = (
@@ -53,7 +54,11 @@ class ItemRow:
     )
 
     def content(self) -> dict:
-        return {name: getattr(self, name) for name in self.CONTENT_FIELDS}
+        content = {name: getattr(self, name) for name in self.CONTENT_FIELDS}
+        if self.gold_explanation:
+            # Only when given, so items imported before explanations existed keep their content hash.
+            content["gold_explanation"] = self.gold_explanation
+        return content
 
 
 def content_hash(content: dict) -> str:
@@ -232,6 +237,11 @@ def item_row_parse(row: object, *, kind: str, schema: dict) -> ItemRow:
         except label_schema.LabelError as exc:
             raise RowProblem(str(exc).removeprefix("label").lstrip(".: ") or str(exc), "gold_label") from None
         used.add("gold_label")
+    if "gold_explanation" in row:
+        item.gold_explanation = _text(row, "gold_explanation", required=False)
+        if item.gold_explanation and item.gold_label is None:
+            raise RowProblem("is given without a gold_label to explain", "gold_explanation")
+        used.add("gold_explanation")
     extras = {k: v for k, v in row.items() if k not in used}
     clash = sorted(set(extras) & set(metadata))
     if clash:
