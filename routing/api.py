@@ -9,23 +9,29 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import Campaign, Item, RoutingDecision, StatsSnapshot
+from annotate.services.quality.gold import llm_only_gate
 from routing.embeddings import embeddings_available
 from routing.forecast import routing_forecast
 from routing.router import (
+    GOLD_GATE,
+    gold_gate_reason,
     last_pass,
     route_check,
     route_counts,
     route_override,
     route_request,
     route_start,
+    stale_judgments,
 )
 
 # What else the annotate app may call: whether a campaign can switch embeddings on, the forecast the
-# statistics snapshot carries, a pass's summary, checks, passes and overrides.
+# statistics snapshot carries, a pass's summary, checks, passes and overrides, and which judgments routing
+# reads (`stale_judgments`: the ones it ignores; gold scores count the same judgments).
 __all__ = [
     "RULES", "RoutingSettingsError", "embeddings_available", "initial_route", "item_decisions", "items_imported",
     "labels_changed", "labels_imported", "last_pass", "route_check", "route_new_items", "route_now",
     "route_override", "route_start", "routing_changed", "routing_forecast", "routing_status", "routing_update",
+    "stale_judgments",
 ]  # fmt: skip
 
 # Policies that need no judge signal decide as soon as an item arrives.
@@ -35,9 +41,22 @@ STATIC_DESTINATIONS = {
 }
 
 
+def _static_destination(campaign: Campaign) -> tuple[str, str, str] | None:
+    """(destination, policy, reason) of a static policy, the gold gate applied; None for other policies."""
+    static = STATIC_DESTINATIONS.get(campaign.routing_policy)
+    if static is None:
+        return None
+    destination, reason = static
+    if destination == Item.Route.LLM:
+        allowed, why = llm_only_gate(campaign=campaign)
+        if not allowed:
+            return Item.Route.HUMAN, GOLD_GATE, gold_gate_reason(why)
+    return destination, campaign.routing_policy, reason
+
+
 def initial_route(*, campaign: Campaign) -> str:
     """The route a newly imported item gets: decided at once for static policies, else unrouted."""
-    static = STATIC_DESTINATIONS.get(campaign.routing_policy)
+    static = _static_destination(campaign)
     return static[0] if static else Item.Route.UNROUTED
 
 
@@ -49,16 +68,16 @@ def route_new_items(*, campaign: Campaign, since: datetime) -> int:
     written (which, on a table without statistics yet, made a 100,000-row import take minutes).
     Runs in the caller's transaction, so no item exists without its decision.
     """
-    static = STATIC_DESTINATIONS.get(campaign.routing_policy)
+    static = _static_destination(campaign)
     if static is None:
         return 0
-    destination, reason = static
+    destination, policy, reason = static
     item_table, decision_table = Item._meta.db_table, RoutingDecision._meta.db_table
     insert = (
         f"INSERT INTO {decision_table} (campaign_id, item_id, destination, policy, score, reason, created_at) "
         f"SELECT campaign_id, id, %s, %s, NULL, %s, %s FROM {item_table} "
     )
-    values = [destination, campaign.routing_policy, reason, timezone.now()]
+    values = [destination, policy, reason, timezone.now()]
     with connection.cursor() as cursor:
         cursor.execute(insert + "WHERE campaign_id = %s AND route = %s", [*values, campaign.pk, Item.Route.UNROUTED])
         written = cursor.rowcount
@@ -188,6 +207,7 @@ def routing_status(*, campaign: Campaign) -> dict:
         "destinations": route_counts(campaign),
         "last_pass": previous,
         "forecast": (snapshot.payload.get("routing") if snapshot else None),
+        "gold_gate": dict(zip(("allowed", "reason"), llm_only_gate(campaign=campaign), strict=True)),
     }
 
 

@@ -13,6 +13,7 @@ the all-human accuracy plus the rest at the policy's accuracy with the budget le
 from __future__ import annotations
 
 from annotate.models import Campaign, Item, RoutingDecision
+from annotate.services.quality.gold import llm_only_gate
 from routing import evaluation
 from routing.router import CALIBRATION, _text_fields, human_labels, human_target, judge_labels, stale_judgments
 
@@ -58,14 +59,17 @@ def routing_forecast(*, campaign: Campaign, repeats: int = REPEATS, seed: int = 
     go to humans, the slice included; `rest_fraction` the share of the other items the policy gets after
     the slice. `expected`, `random` and `oracle` are for the whole campaign (the slice at the all-human
     accuracy, the rest at the policy's), each `{"accuracy", "ci95"}`, None when it cannot be computed and
-    `note` says why. `curve` holds, per policy (the campaign's, random, the oracle), `{"budget",
+    `note` says why. `gold_gate` is `{"allowed", "reason"}` of the gate the routing pass applies: when it is
+    closed, the pass gives humans every item the judges would have had alone, and `expected` is the all-human
+    accuracy. `curve` holds, per policy (the campaign's, random, the oracle), `{"budget",
     "accuracy", "ci95"}` over CURVE_BUDGETS and `rest_fraction`: what a budget buys on items outside the
     slice. Items with a single human label use it as the consensus (routing_eval's `single_label_gold`), so
     with an overlap of 1 "all human" is 1.0 by construction. Pairwise campaigns only.
     """
+    gate_open, gate_reason = llm_only_gate(campaign=campaign)
     out = {
         "n_items": 0, "budget_fraction": None, "rest_fraction": None, "policy": campaign.routing_policy,
-        "expected": None, "note": "",
+        "expected": None, "note": "", "gold_gate": {"allowed": gate_open, "reason": gate_reason},
     }  # fmt: skip
     if campaign.kind != Campaign.Kind.PAIRWISE:
         out["note"] = "the forecast covers pairwise campaigns"
@@ -108,7 +112,12 @@ def routing_forecast(*, campaign: Campaign, repeats: int = REPEATS, seed: int = 
     out["all_llm"], out["all_human"] = _mix(share, all_human, result["all_llm"]), all_human
     out["random"] = _mix(share, all_human, result["policies"]["random"][key])
     out["oracle"] = _mix(share, all_human, result["oracle"][key])
-    if policy == Campaign.RoutingPolicy.ALL_HUMAN:
+    if not gate_open and policy != Campaign.RoutingPolicy.ALL_HUMAN:
+        # The pass sends every item the judges would have alone to humans (routing.router's gold gate): what
+        # the campaign gets is the all-human accuracy, at a human share of every item.
+        out["expected"], out["budget_fraction"], out["rest_fraction"] = all_human, 1.0, 1.0
+        out["note"] = f"the gold gate sends every item to humans: {gate_reason}"
+    elif policy == Campaign.RoutingPolicy.ALL_HUMAN:
         out["expected"] = all_human
     elif policy == Campaign.RoutingPolicy.ALL_LLM:
         out["expected"] = out["all_llm"]

@@ -12,7 +12,10 @@ A routing pass (`route_campaign`, the Job of kind `route`):
 4. gives the rest of the human budget to the policy's best candidates (`random`: a stable draw;
    `judge_uncertainty`: the judges' least certain items; `learned`: the highest predicted chance
    that the judges' label differs from human consensus), everything else to the judges;
-5. writes a RoutingDecision (destination, policy, score, reason) for every item whose destination
+5. applies the gold gate (`annotate.services.quality.gold.llm_only_gate`): while a judge of the campaign
+   falls short of its `judge_gold_threshold`, no item stays with the judges alone — those go to humans,
+   with the judge's score in the reason;
+6. writes a RoutingDecision (destination, policy, score, reason) for every item whose destination
    changed, all in one transaction, and returns a summary.
 
 Routing is incremental: a pass over a campaign that gained items, or whose budget was raised, moves
@@ -37,6 +40,7 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import JobFailed, job_create, job_handler
+from annotate.services.quality.gold import llm_only_gate
 from routing import policies
 from routing.evaluation import strict_majority
 from routing.features import feature_matrix, judge_signals, metadata_tags
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 JOB_KIND = "route"
 CALIBRATION = "calibration"
 OVERRIDE = "override"
+GOLD_GATE = "gold_gate"
 JUDGE_POLICIES = (Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, Campaign.RoutingPolicy.LEARNED)
 BUDGETED_POLICIES = (Campaign.RoutingPolicy.RANDOM, *JUDGE_POLICIES)
 HUMAN_SIDE = (Item.Route.HUMAN, Item.Route.BOTH)
@@ -525,6 +530,19 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
             _reason(policy, human, rank, len(order), scores[item_id], cut, target, described.get(item_id), fallback),
         )
 
+    # The gold gate: no item goes to judges that have not shown the campaign's gold accuracy. Items that would
+    # stay with them alone (an override or a waiting item included) go to humans, past the budget, and the
+    # summary counts them as over budget: the budget buys what it says, and the gate says what it adds.
+    gate_open, gate_reason = llm_only_gate(campaign=campaign)
+    gated = 0
+    if not gate_open:
+        for item in items:
+            destination = decisions[item.id][0] if item.id in decisions else item.route
+            if destination == Item.Route.LLM:
+                decisions[item.id] = (Item.Route.HUMAN, None, GOLD_GATE, gold_gate_reason(gate_reason))
+                gated += 1
+        over_budget += gated
+
     # Write only what changed, and only where the item is as the pass read it: compare-and-set on the route,
     # and never over an override an admin made since the pass began (overrides take the same lock).
     now = timezone.now()
@@ -574,6 +592,7 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
         "overridden": len(overridden),
         "unusable_verdicts": len(unusable),
         "over_budget": over_budget,
+        "gold_gate": {"allowed": gate_open, "reason": gate_reason, "to_humans": gated},
         "waiting_for_judges": len(waiting),
         "judge_run": judge_job.pk if judge_job else None,
     }
@@ -640,6 +659,11 @@ def _reason(
     if cut is not None and score == cut:
         threshold += " (tied with the cut-off: ties are drawn at random, the same way every pass)"
     return f"{policy}: {what}, rank {rank} of {of} ({signals}){threshold}; {budget}: to {where}"
+
+
+def gold_gate_reason(gate_reason: str) -> str:
+    """The decision's reason when the gold gate sends an item to humans instead of the judges alone."""
+    return f"gold gate: not to the judges alone, as {gate_reason}; a human labels it"
 
 
 def _move(campaign: Campaign, item_ids: list[int], destination: str, *, was: str, since=None) -> list[int]:
@@ -772,6 +796,10 @@ def route_override(*, item: Item, destination: str, user, reason: str = "") -> R
         raise ValueError(f"destination must be one of {', '.join(RoutingDecision.Destination.values)}")
     if item.is_gold:
         raise ValueError("gold (attention-check) items are not routed: they have their own queue")
+    if destination == RoutingDecision.Destination.LLM:
+        allowed, why = llm_only_gate(campaign=item.campaign)
+        if not allowed:
+            raise ValueError(f"item {item.external_id} cannot go to the judges alone: {why}")
     with transaction.atomic():
         # The lock a pass writes under: an override lands before a pass's writes (which then leave it) or
         # after them.

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.access import admin_campaign
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import job_cancel
+from annotate.services.quality.gold import gold_accuracy, llm_only_gate
 from routing.api import (
     RULES,
     RoutingSettingsError,
@@ -55,7 +56,13 @@ def judges_page(request, slug: str):
     return render(
         request,
         "routing/judges.html",
-        {**_runs_context(campaign), "rows": rows, "scopes": SCOPES, "total_cost": total_cost["c"] or 0},
+        {
+            **_runs_context(campaign),
+            "rows": rows,
+            "scopes": SCOPES,
+            "total_cost": total_cost["c"] or 0,
+            "gold": gold_accuracy(campaign=campaign),
+        },
     )
 
 
@@ -155,7 +162,12 @@ def routing_page(request, slug: str):
     return render(
         request,
         "routing/routing.html",
-        {**_routing_context(campaign), "decisions": decisions, "policies": Campaign.RoutingPolicy.choices},
+        {
+            **_routing_context(campaign),
+            "decisions": decisions,
+            "policies": Campaign.RoutingPolicy.choices,
+            "gold": gold_accuracy(campaign=campaign),
+        },
     )
 
 
@@ -236,6 +248,7 @@ def routing_item(request, slug: str, item_id: int):
             "decisions": item_decisions(item=item),
             "destinations": RoutingDecision.Destination.choices,
             "verdict": JudgeVerdict.objects.filter(item=item).first(),
+            "gold_gate": dict(zip(("allowed", "reason"), llm_only_gate(campaign=campaign), strict=True)),
             "judgments": Annotation.objects.filter(item=item, source=Annotation.Source.JUDGE)
             .select_related("judge")
             .order_by("judge__name", "prompt_version", "sample_index", "position_swapped")[:100],

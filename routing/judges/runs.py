@@ -51,7 +51,7 @@ from routing.router import JUDGE_POLICIES, route_request
 log = logging.getLogger(__name__)
 
 JOB_KIND = "judge_run"
-SCOPES = ("routed", "all", "routable")
+SCOPES = ("routed", "all", "routable", "gold")
 ITEM_CHUNK = 500
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 0.5
@@ -109,12 +109,18 @@ def judge_plans(*, campaign: Campaign, judges: list[Judge]) -> list[Plan]:
 
 
 def run_items(*, campaign: Campaign, scope: str):
-    """The items a run judges: those routed to the judges (llm or both), every item, or every item a judge
+    """The items a run judges: those routed to the judges (llm or both), every item, every item a judge
     may still be needed on (`routable`: not a gold check, and not one that humans alone label and have
-    labelled or leased; what a judge-first routing policy needs verdicts on)."""
+    labelled or leased; what a judge-first routing policy needs verdicts on), or the gold checks (`gold`: in
+    both orders like every pairwise item, so the judges are scored on the same gold as the humans,
+    `annotate.services.quality.gold`)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     items = Item.objects.filter(campaign=campaign)
+    if scope == "gold":
+        if not items.filter(gold_label__isnull=False).exists():
+            raise ValueError(f"campaign {campaign.slug!r} has no gold items to score the judges on")
+        return items.filter(gold_label__isnull=False)
     if scope == "routed":
         items = items.filter(route__in=(Item.Route.LLM, Item.Route.BOTH))
     elif scope == "routable":
@@ -381,7 +387,9 @@ def judge_run(job: Job, progress) -> dict:
     # The new verdicts decide where items go. A pass that found this run busy asked for judges again: items
     # that arrived meanwhile are not in this run. Otherwise the pass starts no run (no endless chain).
     again = bool((Job.objects.filter(pk=job.pk).values_list("params", flat=True).first() or {}).get("route_again"))
-    wanted = again or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES
+    # New gold scores may open or close the gold gate (annotate.services.quality.gold): a pass applies it.
+    gated = scope == "gold" and campaign.judge_gold_threshold is not None
+    wanted = again or gated or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES
     if wanted and job.params.get("route_after", True):
         route_request(campaign=campaign, start_judges=again)
     progress(done=stats["done"], total=total)

@@ -16,7 +16,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("campaign", help="Campaign id or slug.")
         parser.add_argument("--judge", action="append", default=[], help="Only this judge (repeatable).")
-        parser.add_argument("--scope", choices=SCOPES, default="routed", help="Items routed to judges, or all.")
+        parser.add_argument(
+            "--scope",
+            choices=SCOPES,
+            default="routed",
+            help="routed: items routed to judges; all; routable: those a judge may still be needed on; "
+            "gold: the gold items, to score the judges on them.",
+        )
         parser.add_argument("--sync", action="store_true", help="Run in this process instead of a Celery worker.")
         parser.add_argument("--timeout", type=float, default=0, help="Give up waiting after this many seconds.")
 
