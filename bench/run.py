@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, str] = {
     "export_dataset": "bench.export_dataset",
     "route_campaign": "bench.route_campaign",
     "campaign_home": "bench.campaign_home",
+    "quality_control": "bench.quality_control",
 }
 
 
