@@ -40,9 +40,10 @@ def page(browser):
     page.on("dialog", lambda dialog: errors.append(f"unexpected dialog: {dialog.message}"))
     page.js_errors = errors
     in_flight: set = set()
-    page.on("request", in_flight.add)
-    page.on("requestfinished", in_flight.discard)
-    page.on("requestfailed", in_flight.discard)
+    # Lambdas, not the bound set methods: Playwright inspects a handler's signature, which builtins lack.
+    page.on("request", lambda request: in_flight.add(request))
+    page.on("requestfinished", lambda request: in_flight.discard(request))
+    page.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
     _quiesce(context, page, in_flight)
     context.close()
