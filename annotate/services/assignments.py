@@ -2,8 +2,10 @@
 
 Counters live on the item and move in the same transaction as the lease or label that changes
 them: `assigned_count` = human labels + live leases (what counts against the overlap),
-`human_label_count` = human labels. An item's target is `Item.label_target` when an admin lowered
-it (never above the campaign's `overlap`), else the overlap. An annotator is never given the same
+`human_label_count` = human labels. An item's target (`item_target`, and `target_sql` for the queries)
+is `Item.label_target` when an admin lowered it (never above the campaign's `overlap`), else the
+overlap; with dynamic overlap on (`Campaign.overlap_max`), plus the `Item.extra_labels` that disputes
+added, never above `overlap_max`. An annotator is never given the same
 item twice unless an admin gave a stranded item back to them (`Assignment.returned_at`, see
 annotate/services/queue.py): returned rows are history and no longer count as "seen".
 
@@ -19,8 +21,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Sum, Value, When
-from django.db.models.functions import Least
+from django.db.models import Count, F, IntegerField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from annotate import schema as label_schema
@@ -37,14 +39,36 @@ SUBMITTABLE_STATES = (Campaign.State.OPEN, Campaign.State.PAUSED)
 
 
 def item_target(item: Item, campaign: Campaign) -> int:
-    """Human labels wanted on an item: its lowered target, never above the campaign's overlap."""
-    if item.label_target is not None:
-        return min(item.label_target, campaign.overlap)
-    return campaign.overlap
+    """Human labels wanted on an item: min(lowered target, overlap), plus the labels dynamic overlap asked
+    for, never above `overlap_max`. With dynamic overlap off (`overlap_max` empty) extras do not count, so
+    switching it off restores the fixed overlap at once."""
+    base = campaign.overlap if item.label_target is None else min(item.label_target, campaign.overlap)
+    if campaign.overlap_max is None:
+        return base
+    return min(base + item.extra_labels, campaign.overlap_max)
 
 
-# The same rule in SQL over item alias `i`; one parameter, the overlap.
-TARGET_SQL = "(CASE WHEN i.label_target IS NOT NULL AND i.label_target < %s THEN i.label_target ELSE %s END)"
+def target_sql(campaign: Campaign, alias: str = "i") -> str:
+    """`item_target` as SQL over item alias `alias` (the one SQL form of the rule).
+
+    The campaign's numbers are written in as integers: they come from the campaign row, and a fragment
+    without parameters fits every statement's parameter style (`%s` or `%(name)s`).
+    """
+    overlap = int(campaign.overlap)
+    base = (
+        f"(CASE WHEN {alias}.label_target IS NOT NULL AND {alias}.label_target < {overlap} "
+        f"THEN {alias}.label_target ELSE {overlap} END)"
+    )
+    if campaign.overlap_max is None:
+        return base
+    most = int(campaign.overlap_max)
+    return f"(CASE WHEN {base} + {alias}.extra_labels < {most} THEN {base} + {alias}.extra_labels ELSE {most} END)"
+
+
+def target_expression(campaign: Campaign) -> RawSQL:
+    """`target_sql` for a queryset over Item itself (its table is the alias there; not inside a subquery,
+    where Django renames the table)."""
+    return RawSQL(target_sql(campaign, alias=Item._meta.db_table), [], output_field=IntegerField())
 
 
 # --- leasing ----------------------------------------------------------------------------------
@@ -95,6 +119,11 @@ def next_assignment_for(
             assignment = lease(annotator=annotator, campaign=campaign, purpose=Assignment.Purpose.ATTENTION, now=now)
         if assignment is None or assignment is BUSY:
             assignment = lease(annotator=annotator, campaign=campaign, purpose=Assignment.Purpose.WORK, now=now)
+        if assignment is None and campaign.overlap_max is not None:
+            # The fresh queue is empty for this annotator: items dynamic overlap reopened.
+            assignment = lease(
+                annotator=annotator, campaign=campaign, purpose=Assignment.Purpose.WORK, now=now, reopened=True
+            )
         if assignment is BUSY:
             return NoWork("wait", retry_after=1, message="Others are taking the last items right now; trying again.")
         if assignment is not None:
@@ -154,14 +183,23 @@ _ITEM, _ASSIGNMENT, _ANNOTATION = (m._meta.db_table for m in (Item, Assignment, 
 _DISPLAY_COLUMNS = ("id", "prompt", "response_a", "response_b", "response", "reference", "gold_label")
 
 
-def _candidates_sql(*, annotator, campaign: Campaign, gold: bool, columns: str) -> tuple[str, list]:
+def _candidates_sql(
+    *, annotator, campaign: Campaign, gold: bool, columns: str, reopened: bool = False
+) -> tuple[str, list]:
     """The items this annotator may be given next, best first (no LIMIT, no locking clause).
 
     Hand-written because it runs on every lease and its shape matters:
     - the queue conditions repeat the partial index's predicate word for word, so the planner
       walks that index in queue order (fullest items first, then the campaign's shuffle);
-    - a lowered `label_target` is a second condition next to the overlap's, so the overlap's stays
-      an index condition (a lowered item is an admin's rare exception, filtered as it is passed);
+    - the item's exact target (`target_sql`: a lowered `label_target`, dynamic overlap's extra
+      labels) is a second condition next to a bound on `assigned_count`, so the bound stays an index
+      condition and the exceptions are filtered as they are passed;
+    - `reopened` picks the range of that bound: False, items below the campaign's overlap (the
+      queue, and with dynamic overlap off the whole of it); True, items at or above the overlap that
+      dynamic overlap reopened (below `overlap_max`). The two are asked apart because the reopened
+      range is mostly finished items: walked first, on every lease, it would cost a pass over every
+      finished item; asked only once the fresh queue is empty for this annotator, it costs that pass
+      at the campaign's end alone;
     - "not seen by this annotator" is two scalar subqueries with LIMIT rather than NOT EXISTS:
       PostgreSQL cannot turn them into an anti-join, so each candidate costs two unique-index
       probes whatever the (often stale, on a fresh campaign) statistics say. With NOT EXISTS a
@@ -179,13 +217,17 @@ def _candidates_sql(*, annotator, campaign: Campaign, gold: bool, columns: str) 
         where, order = "i.campaign_id = %s AND i.gold_label IS NOT NULL", "i.queue_rank"
         params = [campaign.pk]
     else:
+        if reopened:
+            bound = "i.assigned_count >= %s AND i.assigned_count < %s"
+            bound_params = [campaign.overlap, campaign.overlap_max or campaign.overlap]
+        else:
+            bound, bound_params = "i.assigned_count < %s", [campaign.overlap]
         where = (
             f"i.campaign_id = %s AND i.route IN ('{Item.Route.HUMAN}', '{Item.Route.BOTH}') "
-            "AND i.gold_label IS NULL AND i.assigned_count < %s "
-            "AND (i.label_target IS NULL OR i.assigned_count < i.label_target)"
+            f"AND i.gold_label IS NULL AND {bound} AND i.assigned_count < {target_sql(campaign)}"
         )
         order = "i.assigned_count DESC, i.queue_rank"
-        params = [campaign.pk, campaign.overlap]
+        params = [campaign.pk, *bound_params]
     sql = f"SELECT {columns} FROM {_ITEM} i WHERE {where} AND {not_seen} ORDER BY {order}"
     return sql, [*params, annotator.pk, annotator.pk]
 
@@ -202,7 +244,9 @@ def _new_assignment(*, annotator, campaign: Campaign, purpose: str, now: datetim
     )
 
 
-def _lease_skip_locked(*, annotator, campaign: Campaign, purpose: str, now: datetime) -> Assignment | None | object:
+def _lease_skip_locked(
+    *, annotator, campaign: Campaign, purpose: str, now: datetime, reopened: bool = False
+) -> Assignment | None | object:
     """PostgreSQL: lock the first free candidate, take its overlap slot and record the lease, in one statement.
 
     The candidate is locked with SKIP LOCKED, so concurrent annotators never wait on each other's
@@ -211,7 +255,9 @@ def _lease_skip_locked(*, annotator, campaign: Campaign, purpose: str, now: date
     nothing but candidates exist, it retries briefly, then reports BUSY.
     """
     gold = purpose != Assignment.Purpose.WORK
-    pick, pick_params = _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns="i.id")
+    pick, pick_params = _candidates_sql(
+        annotator=annotator, campaign=campaign, gold=gold, columns="i.id", reopened=reopened
+    )
     counted = (
         "SELECT id FROM pick"  # gold items are shown to everyone and never count against the overlap
         if gold
@@ -255,11 +301,15 @@ def _lease_skip_locked(*, annotator, campaign: Campaign, purpose: str, now: date
     return BUSY
 
 
-def _lease_in_turn(*, annotator, campaign: Campaign, purpose: str, now: datetime) -> Assignment | None:
+def _lease_in_turn(
+    *, annotator, campaign: Campaign, purpose: str, now: datetime, reopened: bool = False
+) -> Assignment | None:
     """Databases without SKIP LOCKED (SQLite): writers take turns, so a plain read will do."""
     gold = purpose != Assignment.Purpose.WORK
     columns = ", ".join("i." + c for c in _DISPLAY_COLUMNS)
-    pick, params = _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns=columns)
+    pick, params = _candidates_sql(
+        annotator=annotator, campaign=campaign, gold=gold, columns=columns, reopened=reopened
+    )
     with transaction.atomic():
         item = next(iter(Item.objects.raw(f"{pick} LIMIT 1", params)), None)
         if item is None:
@@ -274,25 +324,24 @@ def _lease_in_turn(*, annotator, campaign: Campaign, purpose: str, now: datetime
 
 def _why_no_work(*, annotator, campaign: Campaign, now: datetime) -> NoWork:
     """Nothing leasable: either everything is done for this annotator, or others hold the rest."""
-    held = (
-        Assignment.objects.filter(
-            campaign=campaign,
-            state=Assignment.State.LEASED,
-            expires_at__gt=now,
-            item__human_label_count__lt=campaign.overlap,
-            item__gold_label__isnull=True,
-        )
-        .filter(Q(item__label_target__isnull=True) | Q(item__human_label_count__lt=F("item__label_target")))
-        .exclude(annotator=annotator)
-        .filter(
-            ~Exists(Assignment.objects.filter(item=OuterRef("item"), annotator=annotator, returned_at__isnull=True))
-        )
-        .order_by("expires_at")
-        .values_list("expires_at", flat=True)
-        .first()
+    # A live lease of someone else on an item short of its target that this annotator has not seen:
+    # if it runs out, the item comes to them.
+    held = next(
+        iter(
+            Assignment.objects.raw(
+                f"SELECT a.* FROM {_ASSIGNMENT} a JOIN {_ITEM} i ON i.id = a.item_id "
+                "WHERE a.campaign_id = %s AND a.state = %s AND a.expires_at > %s AND a.annotator_id <> %s "
+                f"AND i.gold_label IS NULL AND i.human_label_count < {target_sql(campaign)} "
+                f"AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} m WHERE m.item_id = a.item_id "
+                "AND m.annotator_id = %s AND m.returned_at IS NULL) "
+                "ORDER BY a.expires_at LIMIT 1",
+                [campaign.pk, Assignment.State.LEASED, now, annotator.pk, annotator.pk],
+            )
+        ),
+        None,
     )
     if held is not None:
-        wait = max(1, int((held - now).total_seconds()) + 1)
+        wait = max(1, int((held.expires_at - now).total_seconds()) + 1)
         return NoWork(
             "wait",
             retry_after=min(wait, 60),
@@ -614,7 +663,8 @@ def items_left_for(*, annotator, campaign: Campaign, now: datetime | None = None
 
     Cheap enough for every submit: the candidate walk stops at the cap. Items others hold now are
     not counted (they may come back), nor gold checks (they do not use up the overlap), and a
-    per-person limit caps the answer too.
+    per-person limit caps the answer too. Items dynamic overlap reopened are counted only when the
+    fresh queue is below the cap: their range is mostly finished items (see `_candidates_sql`).
     """
     now = now or timezone.now()
     pick, params = _candidates_sql(annotator=annotator, campaign=campaign, gold=False, columns="1")
@@ -626,6 +676,12 @@ def items_left_for(*, annotator, campaign: Campaign, now: datetime | None = None
             [*params, campaign.pk, annotator.pk, Assignment.State.LEASED, now],
         )
         queued, held = cursor.fetchone()
+        if campaign.overlap_max is not None and queued < LEFT_COUNT_CAP:
+            pick, params = _candidates_sql(
+                annotator=annotator, campaign=campaign, gold=False, columns="1", reopened=True
+            )
+            cursor.execute(f"SELECT COUNT(*) FROM ({pick} LIMIT {LEFT_COUNT_CAP - queued}) q", params)
+            queued += cursor.fetchone()[0]
     left, capped = queued + held, queued >= LEFT_COUNT_CAP
     limits = [campaign.label_limit, campaign.daily_label_limit]
     if any(limit is not None for limit in limits):
@@ -669,15 +725,16 @@ def campaign_totals(*, campaign: Campaign) -> dict:
     Reads every human item of the campaign: for page loads, not for each submit. Labels beyond an
     item's target count as its target, so the fraction reaches 1 only when every item is done.
     """
-    target = Case(
-        When(label_target__isnull=False, label_target__lt=campaign.overlap, then=F("label_target")),
-        default=Value(campaign.overlap),
-        output_field=IntegerField(),
-    )
-    totals = Item.objects.filter(
-        campaign=campaign, route__in=(Item.Route.HUMAN, Item.Route.BOTH), gold_label__isnull=True
-    ).aggregate(wanted=Sum(target), done=Sum(Least("human_label_count", target, output_field=IntegerField())))
-    wanted, done = totals["wanted"] or 0, totals["done"] or 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT SUM(t.target), SUM(CASE WHEN t.labels < t.target THEN t.labels ELSE t.target END) "
+            f"FROM (SELECT {target_sql(campaign)} AS target, i.human_label_count AS labels FROM {_ITEM} i "
+            f"WHERE i.campaign_id = %s AND i.route IN ('{Item.Route.HUMAN}', '{Item.Route.BOTH}') "
+            "AND i.gold_label IS NULL) t",
+            [campaign.pk],
+        )
+        wanted, done = cursor.fetchone()
+    wanted, done = int(wanted or 0), int(done or 0)
     return {"campaign_labels": done, "campaign_wanted": wanted, "campaign_fraction": done / wanted if wanted else 1.0}
 
 

@@ -2,7 +2,8 @@
 the two ways an admin frees them (give them back to who let them go, or lower their target).
 
 An item routed to humans (route human/both, not gold) is *stranded* when it has fewer human labels
-than its target (`Item.label_target` if lowered, else the campaign's overlap), no live lease, and
+than its target (`assignments.item_target`: `Item.label_target` if lowered, else the campaign's
+overlap, plus dynamic overlap's extra labels), no live lease, and
 no eligible annotator who has not been assigned it: eligible means an active account in the
 campaign's pool (`Campaign.annotators` and the members of `Campaign.pools`; with neither, every
 active account). Assignments an admin gave back (`returned_at` set) do not count as assigned.
@@ -18,12 +19,12 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from annotate.models import Annotation, AnnotatorPool, Assignment, Campaign, Item
 from annotate.selectors import prompt_preview
-from annotate.services.assignments import TARGET_SQL, AssignmentError, leases_expire
+from annotate.services.assignments import AssignmentError, item_target, leases_expire, target_sql
 
 _ITEM, _ASSIGNMENT, _ANNOTATION = (m._meta.db_table for m in (Item, Assignment, Annotation))
 
@@ -55,7 +56,7 @@ def _stranded_sql(*, campaign: Campaign, now: datetime, item_ids: list[int] | No
     unique index: `returned_at IS NULL` and `source = 'human'` repeat those indexes' predicates (a
     live lease is never a returned row, so that condition changes nothing but the plan).
     """
-    target = TARGET_SQL.replace("%s", "%(overlap)s")
+    target = target_sql(campaign)
     sql = (
         f"SELECT {columns} FROM {_ITEM} i WHERE i.campaign_id = %(campaign)s "
         f"AND i.route IN ('{Item.Route.HUMAN}', '{Item.Route.BOTH}') AND i.gold_label IS NULL "
@@ -70,7 +71,6 @@ def _stranded_sql(*, campaign: Campaign, now: datetime, item_ids: list[int] | No
     )
     params = {
         "campaign": campaign.pk,
-        "overlap": campaign.overlap,
         "leased": Assignment.State.LEASED,
         "now": now,
         "active": True,
@@ -139,7 +139,8 @@ def stranded_items(*, campaign: Campaign, now: datetime | None = None, limit: in
         campaign=campaign,
         now=now,
         item_ids=None,
-        columns="i.id, i.external_id, i.prompt, i.human_label_count, i.label_target, COUNT(*) OVER () AS total",
+        columns="i.id, i.external_id, i.prompt, i.human_label_count, i.label_target, i.extra_labels, "
+        "COUNT(*) OVER () AS total",
     )
     with _stranded_cursor():
         rows = list(Item.objects.raw(f"{sql} ORDER BY i.id LIMIT {int(limit)}", params))
@@ -149,7 +150,7 @@ def stranded_items(*, campaign: Campaign, now: datetime | None = None, limit: in
             external_id=row.external_id,
             prompt=prompt_preview(row.prompt),
             labels=row.human_label_count,
-            target=min(row.label_target, campaign.overlap) if row.label_target is not None else campaign.overlap,
+            target=item_target(row, campaign),
             label_target=row.label_target,
         )
         for row in rows
@@ -261,6 +262,11 @@ def stranded_lower_target(
     `Item.label_target` is set; the queue, the progress counts and the done/wait answer read it.
     With `target`, every chosen item must already have at most that many labels, or nothing
     changes. Counters do not move: the item's labels and leases are what they were.
+
+    Labels dynamic overlap asked for (`Item.extra_labels`) are dropped too, or the item would stay
+    short of its target. Such an item was still disputed (its last check asked for another label),
+    and no label will settle it now: it goes to the review queue, contested, as it would at
+    `overlap_max`.
     """
     now = now or timezone.now()
     if target is not None:
@@ -275,7 +281,11 @@ def stranded_lower_target(
     with transaction.atomic():
         ids, not_stranded = _locked_stranded(campaign=campaign, items=items, now=now)
         if target is None:
-            changed = Item.objects.filter(pk__in=ids).update(label_target=F("human_label_count"))
+            labels_had = Case(
+                When(human_label_count__lt=campaign.overlap, then=F("human_label_count")),
+                default=Value(campaign.overlap),
+            )
+            changed = Item.objects.filter(pk__in=ids).update(label_target=labels_had)
         else:
             over = list(
                 Item.objects.filter(pk__in=ids, human_label_count__gt=target)
@@ -290,6 +300,13 @@ def stranded_lower_target(
                     field="target",
                 )
             changed = Item.objects.filter(pk__in=ids).update(label_target=target)
+        disputed = Item.objects.filter(pk__in=ids, extra_labels__gt=0)
+        contested = disputed.filter(review_state=Item.ReviewState.NONE).update(review_state=Item.ReviewState.CONTESTED)
+        disputed.update(extra_labels=0)
     to = "the labels each has" if target is None else f"{target} label{'s' * (target != 1)}"
     message = f"Lowered the target of {changed} item{'s' * (changed != 1)} to {to}." + _not_stranded_note(not_stranded)
+    if contested:
+        message += (
+            f" {contested} of them {'were' if contested != 1 else 'was'} still disputed and went to the review queue."
+        )
     return StrandedResult(changed=changed, unchanged=not_stranded, message=message)

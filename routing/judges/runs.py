@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Campaign, Item, Job, Judge, JudgeVerdict, RoutingDecision
 from annotate.services.jobs import JobCancelled, JobFailed, job_create, job_handler
+from annotate.services.quality import overlap
 from annotate.services.stats import stats_request
 from routing.judges import client as judge_client
 from routing.judges.limits import limiter_for_loop, redis_url
@@ -623,6 +624,8 @@ def judge_verdicts_update(*, campaign: Campaign, item_ids: list[int]) -> int:
                 "n_parse_failures", "judges", "updated_at",
             ],
         )  # fmt: skip
+        # A verdict that arrives after the humans labelled can dispute their majority (dynamic overlap).
+        overlap.items_recheck(campaign=campaign, item_ids=[verdict.item_id for verdict in verdicts])
         written += len(verdicts)
     return written
 
