@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from drf_spectacular.utils import extend_schema
@@ -13,7 +14,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import can_create_campaigns
+from annotate.access import campaign_allows, can_create_campaigns
 from annotate.models import AnnotatorPool, CampaignMember, Invitation
 from annotate.services.people import (
     INVITATION_MAX,
@@ -28,6 +29,7 @@ from annotate.services.people import (
     invitation_create,
     invitation_revoke,
     invitation_state,
+    member_role_need,
     pool_create,
     pool_delete,
     pool_member_add,
@@ -170,8 +172,17 @@ def _invitation_created(request, new) -> Response:
 # --- a campaign's roles -------------------------------------------------------------------------
 
 
+def _role_allowed(request, campaign, *, user, role: str | None) -> None:
+    """403 unless the caller may make this role change (`member_role_need`: admins handle reviewers)."""
+    if not campaign_allows(
+        user=request.user, campaign=campaign, need=member_role_need(campaign=campaign, user=user, role=role)
+    ):
+        raise PermissionDenied("Only the campaign's owners change roles; admins may give and take the reviewer role.")
+
+
 class CampaignMembers(APIView):
-    """GET the roles (viewers and up); POST {username | user, role} to give one (owners)."""
+    """GET the roles (viewers and up); POST {username | user, role} to give one (owners; admins may make
+    someone without a role a reviewer)."""
 
     permission_classes = [IsCampaignAdmin]
 
@@ -183,9 +194,11 @@ class CampaignMembers(APIView):
 
     @extend_schema(request=MemberInput, responses=MemberOutput)
     def post(self, request, ref: str):
-        campaign = campaign_for(request, ref, need="own")
+        reviewer = isinstance(request.data, dict) and request.data.get("role") == CampaignMember.Role.REVIEWER
+        campaign = campaign_for(request, ref, need="manage" if reviewer else "own")
         data = MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
+        _role_allowed(request, campaign, user=data.validated_data["person"], role=data.validated_data["role"])
         existed = CampaignMember.objects.filter(campaign=campaign, user=data.validated_data["person"]).exists()
         try:
             member = campaign_member_set(
@@ -197,16 +210,18 @@ class CampaignMembers(APIView):
 
 
 class CampaignMemberDetail(APIView):
-    """PATCH {role} to change a role, DELETE to remove it (owners; never the last owner)."""
+    """PATCH {role} to change a role, DELETE to remove it (owners; never the last owner; admins may remove
+    the reviewer role)."""
 
     permission_classes = [IsCampaignAdmin]
 
     @extend_schema(request=RoleInput, responses=MemberOutput)
     def patch(self, request, ref: str, user_id: int):
-        campaign = campaign_for(request, ref, need="own")
+        campaign = campaign_for(request, ref, need="manage")
         member = get_object_or_404(CampaignMember, campaign=campaign, user_id=user_id)
         data = RoleInput(data=request.data)
         data.is_valid(raise_exception=True)
+        _role_allowed(request, campaign, user=member.user, role=data.validated_data["role"])
         try:
             member = campaign_member_set(campaign=campaign, user=member.user, role=data.validated_data["role"])
         except PeopleError as exc:
@@ -214,8 +229,9 @@ class CampaignMemberDetail(APIView):
         return Response(MemberOutput(member).data)
 
     def delete(self, request, ref: str, user_id: int):
-        campaign = campaign_for(request, ref, need="own")
+        campaign = campaign_for(request, ref, need="manage")
         member = get_object_or_404(CampaignMember, campaign=campaign, user_id=user_id)
+        _role_allowed(request, campaign, user=member.user, role=None)
         try:
             campaign_member_remove(campaign=campaign, user=member.user)
         except PeopleError as exc:

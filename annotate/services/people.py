@@ -247,6 +247,20 @@ def _other_owners(campaign: Campaign, user: User) -> int:
     return sum(1 for member in owners if member.user_id != user.pk)
 
 
+def member_role_need(*, campaign: Campaign, user: User | None, role: str | None) -> str:
+    """The access need (annotate/access.py) for giving `user` the role `role`, or with None for removing theirs.
+
+    Roles are the owners' to change ("own"), with one exception: the reviewer role grants the review queue
+    only, so admins ("manage") may make someone without a role a reviewer and take that role away again.
+    """
+    current = None
+    if user is not None:
+        current = CampaignMember.objects.filter(campaign=campaign, user=user).values_list("role", flat=True).first()
+    if role in (None, Role.REVIEWER) and current in (None, Role.REVIEWER) and (role or current):
+        return "manage"
+    return "own"
+
+
 def campaign_member_set(*, campaign: Campaign, user: User, role: str) -> CampaignMember:
     """Give someone a role on the campaign, or change it; the last owner cannot be demoted."""
     role = _role_clean(role)

@@ -1,4 +1,5 @@
-"""The landing page: my campaigns to label with my progress, and the campaigns I run with their totals."""
+"""The landing page: my campaigns to label with my progress, the campaigns I run with their totals, and the
+campaigns I review with their contested items."""
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
@@ -6,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import render
 
 from annotate.access import campaign_roles, campaigns_administered, can_create_campaigns
-from annotate.models import Annotation, Item
+from annotate.models import Annotation, CampaignMember, Item
 from annotate.selectors import campaigns_for_annotator
 from annotate.services.assignments import annotator_progress
 
@@ -36,8 +37,20 @@ def home(request):
     roles = campaign_roles(user=request.user, campaigns=running)
     for campaign in running:
         campaign.my_role = roles[campaign.pk]
+    # Reviewers hold no admin role: their campaigns are listed on their own, with what waits for them.
+    reviewing = list(
+        campaigns_administered(user=request.user, need="review")
+        .filter(members__user=request.user, members__role=CampaignMember.Role.REVIEWER)
+        .annotate(n_contested=_count(Item.objects, review_state=Item.ReviewState.CONTESTED))
+        .order_by("state", "name")
+    )
     return render(
         request,
         "annotate/home.html",
-        {"mine": mine, "running": running, "can_create": can_create_campaigns(request.user)},
+        {
+            "mine": mine,
+            "running": running,
+            "reviewing": reviewing,
+            "can_create": can_create_campaigns(request.user),
+        },
     )

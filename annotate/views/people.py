@@ -37,6 +37,7 @@ from annotate.services.people import (
     invitation_revoke,
     invitation_signup,
     invitation_state,
+    member_role_need,
     pool_create,
     pool_delete,
     pool_member_add,
@@ -409,13 +410,26 @@ def pool_detach(request, slug: str, pool_id: int):
     return _done(request, campaign, f"Pool {pool.name!r} detached; {ended} live lease(s) ended.{_open_note(campaign)}")
 
 
+def _role_allowed(request, campaign: Campaign, *, user, role: str | None) -> None:
+    """403 unless the caller may make this role change (`member_role_need`: admins handle reviewers)."""
+    need = member_role_need(campaign=campaign, user=user, role=role)
+    if not campaign_allows(user=request.user, campaign=campaign, need=need):
+        raise PermissionDenied(
+            f"Only the owners of {campaign.name!r} change roles; admins may give and take the reviewer role."
+        )
+
+
 @login_required
 @require_POST
 def role_add(request, slug: str):
-    campaign = admin_campaign(user=request.user, ref=slug, need="own")
-    username, role = request.POST.get("username", ""), request.POST.get("role", "")
+    role = request.POST.get("role", "")
+    campaign = admin_campaign(
+        user=request.user, ref=slug, need="manage" if role == CampaignMember.Role.REVIEWER else "own"
+    )
+    username = request.POST.get("username", "")
     try:
         user = _user_named(username, field="member_username")
+        _role_allowed(request, campaign, user=user, role=role)
         member = campaign_member_set(campaign=campaign, user=user, role=role)
     except PeopleError as exc:
         field = "member_username" if exc.field in ("username", "member_username") else f"member_{exc.field}"
@@ -432,8 +446,9 @@ def role_add(request, slug: str):
 @login_required
 @require_POST
 def role_change(request, slug: str, user_id: int):
-    campaign = admin_campaign(user=request.user, ref=slug, need="own")
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     member = get_object_or_404(CampaignMember, campaign=campaign, user_id=user_id)
+    _role_allowed(request, campaign, user=member.user, role=request.POST.get("role", ""))
     try:
         member = campaign_member_set(campaign=campaign, user=member.user, role=request.POST.get("role", ""))
     except PeopleError as exc:
@@ -446,8 +461,9 @@ def role_change(request, slug: str, user_id: int):
 @login_required
 @require_POST
 def role_remove(request, slug: str, user_id: int):
-    campaign = admin_campaign(user=request.user, ref=slug, need="own")
+    campaign = admin_campaign(user=request.user, ref=slug, need="manage")
     member = get_object_or_404(CampaignMember, campaign=campaign, user_id=user_id)
+    _role_allowed(request, campaign, user=member.user, role=None)
     try:
         campaign_member_remove(campaign=campaign, user=member.user)
     except PeopleError as exc:
