@@ -19,6 +19,7 @@ urlpatterns = [
     path("c/<slug:slug>/annotate/item/", annotate_views.item_fragment, name="annotate-item"),
     path("c/<slug:slug>/annotate/<int:assignment_id>/submit/", annotate_views.submit, name="annotate-submit"),
     path("c/<slug:slug>/annotate/<int:assignment_id>/skip/", annotate_views.skip, name="annotate-skip"),
+    path("c/<slug:slug>/annotate/<int:assignment_id>/flag/", annotate_views.flag, name="annotate-flag"),
     path("c/<slug:slug>/annotate/<int:assignment_id>/heartbeat/", annotate_views.heartbeat, name="annotate-heartbeat"),
     path("c/<slug:slug>/labels/", annotate_views.recent_labels, name="annotate-recent"),
     path("c/<slug:slug>/labels/<int:annotation_id>/", annotate_views.label_edit, name="annotate-label-edit"),

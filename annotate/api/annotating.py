@@ -1,9 +1,17 @@
 """The annotation flow as a JSON API for external front ends: next, submit, skip, heartbeat, my labels.
 
 `next` answers `status` leased, or why there is nothing: `done`, `wait` (retry after
-`retry_after` seconds), `hold` (you already hold two items) or `limit` (a per-person limit of the
-campaign is reached; `resets_at` says when a daily one allows more, null for the overall one).
-Submit, skip and heartbeat answer 409 with `code` `not_in_pool` once you left the campaign's pool.
+`retry_after` seconds), `hold` (you already hold two items, or the check item you hold completes
+the qualification round), `limit` (a per-person limit of the campaign is reached; `resets_at` says
+when a daily one allows more, null for the overall one), `paused` (failed attention checks, or an
+admin paused you) or `not_qualified` (the qualification round did not reach the campaign's threshold);
+`message` says it in words. A lease carries `qualification` ({item, of, threshold, feedback}: check item
+`item` of the round) on qualification items and null on every other item, and `warning`: a notice about a
+failed attention check not yet shown, else null. Submit answers `too_fast` (quicker than the campaign's
+minimum time) and, after a qualification item, `qualification`: the round's progress, its `decision`
+(passed, failed or null) with a `message`, and — only when the campaign shows it — `feedback` with the
+expected answer and its explanation. Submit, skip and heartbeat answer 409 with `code` `not_in_pool` once
+you left the campaign's pool. `flag` tells the campaign's admins about the item of one of your leases.
 
 Labels travel in display order, as on the page: `responses[0]` is "A" (left), `responses[1]` is
 "B" (right), and a negative pairwise value favours `responses[0]`. The server stores them in the
@@ -18,7 +26,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Annotation
+from annotate.models import Annotation, Assignment, ItemFlag
 from annotate.selectors import assignment_display, campaign_for_annotator, prompt_preview
 from annotate.services.assignments import (
     AssignmentError,
@@ -29,6 +37,13 @@ from annotate.services.assignments import (
     display_label,
     lease_heartbeat,
     next_assignment_for,
+)
+from annotate.services.quality.flags import flag_add
+from annotate.services.quality.gate import (
+    QualificationResult,
+    qualification_result,
+    qualification_step,
+    standing_warning_take,
 )
 
 
@@ -45,6 +60,20 @@ class SubmitInput(serializers.Serializer):
 
 class SkipInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
+
+
+class FlagInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ItemFlag.Kind.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class MyFlagSerializer(serializers.Serializer):
+    """What the annotator who flagged hears back: their own flag, no other annotator's, no admin's note."""
+
+    id = serializers.IntegerField(source="pk")
+    kind = serializers.CharField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class HeartbeatInput(serializers.Serializer):
@@ -92,7 +121,30 @@ class NextView(APIView):
             if result.retry_after:
                 response["Retry-After"] = str(result.retry_after)
             return response
-        return Response({"status": "leased", "assignment": assignment_display(assignment=result)})
+        step = qualification_step(assignment=result)
+        warning = standing_warning_take(annotator=request.user, campaign=campaign)
+        return Response(
+            {
+                "status": "leased",
+                "assignment": assignment_display(assignment=result),
+                # The same keys on every lease: an attention check looks exactly like a work item.
+                "qualification": step.__dict__ if step is not None else None,
+                "warning": warning or None,
+            }
+        )
+
+
+def _qualification_body(result: QualificationResult | None) -> dict | None:
+    if result is None:
+        return None
+    body = {"answered": result.answered, "of": result.of, "decision": result.decision, "message": result.message}
+    if result.feedback:
+        body["feedback"] = {
+            "correct": result.correct,
+            "checks": [check.__dict__ for check in result.checks],
+            "explanation": result.explanation,
+        }
+    return body
 
 
 class SubmitView(APIView):
@@ -113,7 +165,13 @@ class SubmitView(APIView):
         except AssignmentError as exc:
             return _error(exc)
         return Response(
-            {"annotation": annotation.pk, "created": created, "label": display_label(annotation)},
+            {
+                "annotation": annotation.pk,
+                "created": created,
+                "label": display_label(annotation),
+                "too_fast": annotation.too_fast,
+                "qualification": _qualification_body(qualification_result(annotation=annotation)),
+            },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -128,6 +186,28 @@ class SkipView(APIView):
         except AssignmentError as exc:
             return _error(exc)
         return Response({"status": "skipped"})
+
+
+class FlagView(APIView):
+    """POST {kind, comment}: flag the item of one of your leases ("broken prompt", "both are bad", ...) for the
+    campaign's admins; 201, or 200 when you flagged it the same way before (a new comment replaces the old)."""
+
+    @extend_schema(request=FlagInput, responses={201: MyFlagSerializer, 200: MyFlagSerializer})
+    def post(self, request, pk: int):
+        data = FlagInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        assignment = Assignment.objects.filter(pk=pk, annotator=request.user).select_related("item__campaign").first()
+        if assignment is None:
+            return _error(AssignmentError("no such assignment of yours", "not_found", status=404))
+        existed = ItemFlag.objects.filter(item=assignment.item, annotator=request.user, kind=values["kind"]).exists()
+        try:
+            flag = flag_add(
+                item=assignment.item, annotator=request.user, kind=values["kind"], comment=values["comment"]
+            )
+        except ValueError as exc:
+            return _error(AssignmentError(str(exc), "invalid_flag"))
+        return Response(MyFlagSerializer(flag).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
 
 
 class HeartbeatView(APIView):

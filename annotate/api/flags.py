@@ -3,21 +3,16 @@ they were given, by its assignment id (annotators never see item ids). Mounted a
 
 from __future__ import annotations
 
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, serializers, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Assignment, ItemFlag
-from annotate.selectors import campaign_for_annotator
+from annotate.models import ItemFlag
 from annotate.services.quality.flags import (
-    MAX_COMMENT,
     MAX_RESOLUTION,
-    flag_add,
     flag_filters,
     flag_resolve,
     flag_row,
@@ -49,21 +44,6 @@ class FlagSerializer(serializers.Serializer):
 
 class ResolveInput(serializers.Serializer):
     resolution = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_RESOLUTION)
-
-
-class AddInput(serializers.Serializer):
-    assignment = serializers.IntegerField(help_text="The lease of the item, as `next` gave it.")
-    kind = serializers.ChoiceField(choices=ItemFlag.Kind.choices)
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_COMMENT)
-
-
-class MyFlagSerializer(serializers.Serializer):
-    """What the annotator who flagged hears back: their own flag, no other annotator's, no admin's note."""
-
-    id = serializers.IntegerField(source="pk")
-    kind = serializers.CharField()
-    comment = serializers.CharField()
-    created_at = serializers.DateTimeField()
 
 
 class FlagList(generics.ListAPIView):
@@ -108,47 +88,8 @@ class FlagResolve(APIView):
         return Response(FlagSerializer(flag).data)
 
 
-class FlagAdd(APIView):
-    """POST {assignment, kind, comment}: an annotator flags an item they were given (201; 200 when the same
-    kind was flagged before: the comment, if any, replaces the old one)."""
-
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(request=AddInput, responses={201: MyFlagSerializer, 200: MyFlagSerializer})
-    def post(self, request, ref: str):
-        campaign = campaign_for_annotator(user=request.user, ref=ref)
-        if campaign is None:
-            raise Http404("no such campaign open to you")
-        data = AddInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        assignment = (
-            Assignment.objects.select_related("item__campaign")
-            .filter(pk=data.validated_data["assignment"], annotator=request.user, campaign=campaign)
-            .first()
-        )
-        if assignment is None:
-            return Response(
-                {"assignment": [f"no assignment {data.validated_data['assignment']} of yours in this campaign"]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        existed = ItemFlag.objects.filter(
-            item=assignment.item, annotator=request.user, kind=data.validated_data["kind"]
-        ).exists()
-        try:
-            flag = flag_add(
-                item=assignment.item,
-                annotator=request.user,
-                kind=data.validated_data["kind"],
-                comment=data.validated_data["comment"],
-            )
-        except ValueError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(MyFlagSerializer(flag).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
-
-
 # Mounted under api/campaigns/<ref>/flags/ by annotate/api/urls.py.
 urlpatterns = [
     path("", FlagList.as_view(), name="api-flags"),
     path("<int:pk>/resolve/", FlagResolve.as_view(), name="api-flag-resolve"),
-    path("add/", FlagAdd.as_view(), name="api-flag-add"),
 ]

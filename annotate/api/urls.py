@@ -18,6 +18,7 @@ urlpatterns = [
     path("campaigns/<str:ref>/my-labels/", annotating.MyLabelsView.as_view(), name="api-my-labels"),
     path("assignments/<int:pk>/submit/", annotating.SubmitView.as_view(), name="api-submit"),
     path("assignments/<int:pk>/skip/", annotating.SkipView.as_view(), name="api-skip"),
+    path("assignments/<int:pk>/flag/", annotating.FlagView.as_view(), name="api-flag"),
     path("assignments/<int:pk>/heartbeat/", annotating.HeartbeatView.as_view(), name="api-heartbeat"),
     path("annotations/<int:pk>/", annotating.MyLabelView.as_view(), name="api-my-label"),
     path("campaigns/<str:ref>/stats/", stats.CampaignStats.as_view(), name="api-stats"),

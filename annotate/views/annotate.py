@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate.models import Annotation
+from annotate.models import Annotation, Assignment, Campaign, ItemFlag
 from annotate.selectors import (
     assignment_display,
     campaign_for_annotator,
@@ -28,6 +29,8 @@ from annotate.services.assignments import (
     my_progress,
     next_assignment_for,
 )
+from annotate.services.quality.flags import flag_add
+from annotate.services.quality.gate import qualification_result, qualification_step, standing_warning_take
 from annotate.views.campaigns import annotator_unavailable
 
 SKIP_REASONS = (
@@ -77,19 +80,39 @@ def annotate_page(request, slug):
         "campaign": campaign,
         "progress": annotator_progress(annotator=request.user, campaign=campaign),
         "skip_reasons": SKIP_REASONS,
+        "flag_kinds": ItemFlag.Kind.choices,
+        "flag_url": _flag_url(campaign),
     }
     context.update(_lease_context(request, campaign, exclude=frozenset()))
     return render(request, "annotate/annotate.html", context)
 
 
+def _flag_url(campaign: Campaign) -> str | None:
+    """The flag form's address (with assignment 0, replaced by the page), or None while it is not mounted."""
+    try:
+        return reverse("annotate-flag", args=[campaign.slug, 0])
+    except NoReverseMatch:
+        return None
+
+
 def _lease_context(request, campaign, exclude) -> dict:
+    """The next item and what the gate says with it: which check item of the qualification round it is, and
+    a warning about a failed attention check not yet shown (it travels with a later item, so it never
+    points at the check itself)."""
     try:
         result = next_assignment_for(annotator=request.user, campaign=campaign, exclude=exclude)
     except AssignmentError as exc:
         return {"no_work": NoWork("closed", message=str(exc))}
     if isinstance(result, NoWork):
         return {"no_work": result}
-    return {"item": assignment_display(assignment=result), "campaign": campaign}
+    context = {
+        "item": assignment_display(assignment=result),
+        "campaign": campaign,
+        "gate": qualification_step(assignment=result),
+        "flag_url": _flag_url(campaign),
+    }
+    context["warning"] = standing_warning_take(annotator=request.user, campaign=campaign)
+    return context
 
 
 @login_required
@@ -130,7 +153,33 @@ def submit(request, slug, assignment_id):
     except AssignmentError as exc:
         return _error(request, exc)
     progress = my_progress(annotator=request.user, campaign=annotation.campaign)
-    return render(request, "annotate/_submitted.html", {"progress": progress, "created": created})
+    context = {
+        "progress": progress,
+        "created": created,
+        "annotation": annotation,
+        "min_seconds": annotation.campaign.min_seconds,
+        "result": qualification_result(annotation=annotation),
+    }
+    return render(request, "annotate/_submitted.html", context)
+
+
+@login_required
+@require_POST
+def flag(request, slug, assignment_id):
+    """Flag the item of one of my leases ("broken prompt", "both are bad", ...): admins see it."""
+    assignment = (
+        Assignment.objects.filter(pk=assignment_id, annotator=request.user).select_related("item__campaign").first()
+    )
+    if assignment is None:
+        return _error(request, AssignmentError("no such assignment of yours", "not_found", status=404))
+    kind = request.POST.get("kind", "")
+    comment = request.POST.get("comment", "").strip()
+    try:
+        flagged = flag_add(item=assignment.item, annotator=request.user, kind=kind, comment=comment)
+    except ValueError as exc:
+        return _error(request, AssignmentError(str(exc), "invalid_flag", field="kind"))
+    message = f"Thank you: flagged as “{flagged.get_kind_display()}”. The campaign's admins will see it."
+    return render(request, "annotate/_flash.html", {"message": message})
 
 
 @login_required

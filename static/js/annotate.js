@@ -1,5 +1,7 @@
 // The annotate page: keyboard-first labelling, the next item leased and rendered behind the
-// current one, heartbeats that keep both leases alive, and active-time measurement.
+// current one, heartbeats that keep both leases alive, and active-time measurement. During a
+// qualification round nothing is prefetched (the round's last answer decides what comes next), and
+// the training feedback after an answer waits for Next (Enter).
 (() => {
   "use strict";
   const ws = document.getElementById("workspace");
@@ -22,6 +24,8 @@
   const guidelines = document.getElementById("guidelines");
   const shortcuts = document.getElementById("shortcuts");
   const skipDialog = document.getElementById("skip-dialog");
+  const flagDialog = document.getElementById("flag-dialog");
+  const flagUrl = (id) => ws.dataset.flagUrl.replace(/\/0\/flag\/$/, `/${id}/flag/`);
   const HEARTBEAT_MS = 60_000;
   const IDLE_MS = 30_000;
 
@@ -101,6 +105,7 @@
   function prefetch() {
     const f = form();
     if (!f || prefetching) return prefetching;
+    if (f.dataset.qualification === "1") return null; // the round's outcome decides what comes next
     nextBox.replaceChildren();
     prefetching = loadInto(nextBox, `${nextUrl}?exclude=${f.dataset.assignment}`).finally(() => { prefetching = null; });
     return prefetching;
@@ -166,14 +171,35 @@
     const f = form();
     if (!f || event.detail.elt !== f) return;
     if (event.detail.successful) {
-      if (event.detail.xhr.responseText.includes('data-created="1"')) countOwnLabel();
-      promote();
+      const text = event.detail.xhr.responseText;
+      if (text.includes('data-created="1"') && f.dataset.qualification !== "1") countOwnLabel();
+      if (text.includes('data-hold="1"')) holdForFeedback(f);
+      else promote();
     } else {
       f.dataset.sending = "0";
       refreshState();
       // the lease was lost: move on
       if (event.detail.xhr.status === 409 && !stopCodes.test(event.detail.xhr.responseText)) promote();
     }
+  });
+
+  // --- training feedback after a qualification answer: read it, then Next ------------------------
+  const feedbackNext = () => flash.querySelector("button.gate-next");
+
+  function holdForFeedback(f) {
+    f.inert = true; // answered: the choices stay visible beside the expected answer, but frozen
+    const next = feedbackNext();
+    if (next) next.focus({ preventScroll: true });
+    flash.scrollIntoView({ block: "nearest" });
+  }
+
+  function continueAfterFeedback() {
+    flash.querySelectorAll(".gate-feedback").forEach((node) => node.remove());
+    promote();
+  }
+
+  flash.addEventListener("click", (event) => {
+    if (event.target.closest("button.gate-next")) continueAfterFeedback();
   });
 
   // --- skip ------------------------------------------------------------------------------------
@@ -202,6 +228,34 @@
     flash.innerHTML = text;
     if (response.ok || (response.status === 409 && !stopCodes.test(text))) promote();
   });
+
+  // --- flag: tell the admins about the item (it stays on screen) ---------------------------------
+  function openFlag() {
+    if (!flagDialog || !currentBox.querySelector("form.item")) return;
+    flagDialog.querySelector("form").reset();
+    flagDialog.showModal();
+  }
+
+  if (flagDialog) {
+    flagDialog.querySelector("button.cancel").addEventListener("click", () => flagDialog.close());
+    flagDialog.querySelector("form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const f = currentBox.querySelector("form.item");
+      const data = new FormData(event.target);
+      const comment = flagDialog.querySelector("input[name=comment]");
+      if (data.get("kind") === "comment" && !(data.get("comment") || "").trim()) { comment.focus(); return; }
+      flagDialog.close();
+      if (!f) return;
+      htmx.ajax("POST", flagUrl(f.dataset.assignment), { source: event.target, target: "#flash", swap: "innerHTML" });
+    });
+  }
+
+  function flagKeys(event) {
+    if (/^[0-9]$/.test(event.key) && event.target.name !== "comment") {
+      const input = flagDialog.querySelector(`input[data-hotkey="${event.key}"]`);
+      if (input) { input.checked = true; event.preventDefault(); }
+    }
+  }
 
   // --- heartbeats: both leases stay alive while the page is open ------------------------------
   setInterval(() => {
@@ -248,7 +302,13 @@
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.metaKey) return;
     if (skipDialog.open) { skipKeys(event); return; }
+    if (flagDialog && flagDialog.open) { flagKeys(event); return; }
     if (shortcuts.open) return;
+    if (feedbackNext() && event.key === "Enter" && !event.ctrlKey) {
+      event.preventDefault();
+      continueAfterFeedback();
+      return;
+    }
     const typing = event.target.matches("textarea, input[type=text], input[type=password]");
     if (typing) {
       if (event.key === "Escape") { event.target.blur(); focusRow(rowIndex); event.preventDefault(); }
@@ -260,7 +320,8 @@
     switch (event.key) {
       case "?": shortcuts.showModal(); break;
       case "g": case "G": guidelines.hidden = !guidelines.hidden; break;
-      case "s": case "S": openSkip(); break;
+      case "s": case "S": if (feedbackNext()) return; openSkip(); break;
+      case "f": case "F": openFlag(); break;
       case "j": case "J": form()?.querySelector("textarea[name=justification]")?.focus(); break;
       case "Enter": if (event.target.matches("button, a")) return; submitCurrent(); break;
       case "ArrowDown": focusRow(rowIndex + 1); break;
@@ -284,6 +345,7 @@
     const row = event.target.closest("fieldset.scale-row");
     if (row) rowIndex = rows().indexOf(row);
     if (event.target.closest("button.skip")) openSkip();
+    if (event.target.closest("button.flag")) openFlag();
   });
 
   // Back or forward to a page the browser kept in memory: its counts and leases are stale. The page

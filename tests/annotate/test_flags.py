@@ -233,19 +233,21 @@ def test_the_api_lists_filters_and_resolves(world):
 def test_an_annotator_flags_by_assignment_through_the_api(world):
     items, alice, bob = world["items"], world["alice"], world["bob"]
     client = api(bob)
-    url = f"/api/campaigns/{world['campaign'].slug}/flags/add/"
     mine = Assignment.objects.get(item=items[0], annotator=bob)
-    answer = client.post(url, {"assignment": mine.pk, "kind": "both_bad", "comment": "neither helps"}, format="json")
+    url = f"/api/assignments/{mine.pk}/flag/"
+    answer = client.post(url, {"kind": "both_bad", "comment": "neither helps"}, format="json")
     assert answer.status_code == 201
     body = answer.json()
     assert body["kind"] == "both_bad" and body["comment"] == "neither helps" and "annotator" not in body
-    again = client.post(url, {"assignment": mine.pk, "kind": "both_bad"}, format="json")
+    again = client.post(url, {"kind": "both_bad"}, format="json")
     assert again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["comment"] == "neither helps"
     theirs = Assignment.objects.get(item=items[1], annotator=alice)
-    refused = client.post(url, {"assignment": theirs.pk, "kind": "both_bad"}, format="json")
-    assert refused.status_code == 400 and f"no assignment {theirs.pk} of yours" in refused.json()["assignment"][0]
-    unknown = client.post(url, {"assignment": mine.pk, "kind": "spam"}, format="json")
+    refused = client.post(f"/api/assignments/{theirs.pk}/flag/", {"kind": "both_bad"}, format="json")
+    assert refused.status_code == 404 and refused.json()["code"] == "not_found"
+    unknown = client.post(url, {"kind": "spam"}, format="json")
     assert unknown.status_code == 400 and "kind" in unknown.json()
-    # Someone outside the campaign's pool hears of no such campaign.
-    assert api(UserFactory()).post(url, {"assignment": mine.pk, "kind": "both_bad"}, format="json").status_code == 404
+    empty = client.post(url, {"kind": "comment", "comment": " "}, format="json")
+    assert empty.status_code == 400 and "a comment flag needs its comment" in empty.json()["detail"]
+    # Someone else's lease is no lease of theirs.
+    assert api(UserFactory()).post(url, {"kind": "both_bad"}, format="json").status_code == 404
     assert ItemFlag.objects.count() == 1

@@ -30,11 +30,13 @@ def flag_add(*, item: Item, annotator, kind: str, comment: str = "") -> ItemFlag
     """Flag an item the annotator was given; a repeat of the same kind returns the same flag.
 
     A repeat with a comment replaces the comment and, if an admin had resolved the flag, opens it again
-    (the annotator says something new). ValueError when the kind is unknown, the comment is too long,
-    the annotator is not in the campaign's pool or was never given this item.
+    (the annotator says something new). ValueError when the kind is unknown, the comment is too long (or
+    missing on a comment flag), the annotator is not in the campaign's pool or was never given this item.
     """
     _checked_kind(kind)
     comment = (comment or "").strip()
+    if kind == ItemFlag.Kind.COMMENT and not comment:
+        raise ValueError("a comment flag needs its comment: write what is wrong")
     if len(comment) > MAX_COMMENT:
         raise ValueError(f"a flag's comment is at most {MAX_COMMENT} characters, not {len(comment)}")
     campaign = item.campaign
