@@ -45,7 +45,7 @@ from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
 from annotate import schema as label_schema
-from annotate.models import Annotation, Assignment, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
+from annotate.models import Annotation, AnnotatorStanding, Assignment, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
 from annotate.services.assignments import campaign_totals
 from annotate.stats.aggregate import soft_labels
 from routing import api as routing_api
@@ -422,8 +422,10 @@ class Median(Aggregate):
 
 
 def annotator_table(*, campaign: Campaign) -> dict:
-    """Per annotator: labels and median seconds per label, live; agreement with consensus, gold accuracy
-    and position bias from the latest statistics snapshot (with when it was computed)."""
+    """Per annotator: labels and median seconds per label, live; their standing (qualification, attention
+    checks, too-fast labels, paused, excluded), live; agreement with consensus, gold accuracy and position
+    bias from the latest statistics snapshot (with when it was computed). Someone with a standing but no
+    label yet (a qualification round waiting for check items, a pause) has a row too."""
     labels = Annotation.objects.filter(campaign=campaign, source=Annotation.Source.HUMAN).order_by()
     grouped = labels.values("annotator_id", "annotator__username").annotate(n=Count("id"), last=Max("created_at"))
     if connection.vendor == "postgresql":
@@ -441,11 +443,82 @@ def annotator_table(*, campaign: Campaign) -> dict:
         .values("computed_at", annotators=F("payload__annotators"))
         .first()
     )
+    standings = {
+        row.annotator_id: row
+        for row in AnnotatorStanding.objects.filter(campaign=campaign).select_related("annotator").order_by()
+    }
     live = [
-        {"annotator": row["annotator__username"], "n": row["n"], "median_seconds": row["median"], "last": row["last"]}
+        {
+            "annotator": row["annotator__username"],
+            "annotator_id": row["annotator_id"],
+            "n": row["n"],
+            "median_seconds": row["median"],
+            "last": row["last"],
+            "standing": standing_summary(standings.get(row["annotator_id"]), campaign=campaign),
+        }
         for row in rows
     ]
+    labelled = {row["annotator_id"] for row in rows}
+    live += [
+        {
+            "annotator": standing.annotator.username,
+            "annotator_id": annotator_id,
+            "n": 0,
+            "median_seconds": None,
+            "last": None,
+            "standing": standing_summary(standing, campaign=campaign),
+        }
+        for annotator_id, standing in standings.items()
+        if annotator_id not in labelled
+    ]
     return annotator_rows(live=live, snapshot=snapshot)
+
+
+def standing_summary(standing: AnnotatorStanding | None, *, campaign: Campaign) -> dict:
+    """An annotator's standing as the table shows it: qualification in words (passed 4/5, failed 1/5, in
+    progress, 2 of 5 answered), attention checks failed of taken, too-fast labels, paused, excluded, the
+    admin's note."""
+    Q = AnnotatorStanding.Qualification
+    if standing is None:
+        return {
+            "qualification": Q.NOT_REQUIRED if not campaign.qualification_items else "",
+            "qualification_text": "–" if not campaign.qualification_items else "not started",
+            "attention_checks": 0,
+            "attention_failures": 0,
+            "too_fast": 0,
+            "paused": False,
+            "pause_reason": "",
+            "excluded": False,
+            "warned": False,
+            "note": "",
+        }
+    if standing.qualification == Q.NOT_REQUIRED:
+        text = "–"
+    else:
+        done, of = standing.qualification_answered, campaign.qualification_items
+        text = {
+            Q.PASSED: f"passed {standing.qualification_correct}/{done}",
+            Q.FAILED: f"failed {standing.qualification_correct}/{done}",
+            Q.IN_PROGRESS: f"in progress, {done} of {of} answered",
+        }[standing.qualification]
+        if (
+            campaign.requalify_on_guidelines
+            and standing.qualification_version is not None
+            and standing.qualification_version != campaign.guidelines_version
+        ):
+            text += " (earlier guidelines)"
+    return {
+        "qualification": standing.qualification,
+        "qualification_text": text,
+        "attention_checks": standing.attention_checks,
+        "attention_failures": standing.attention_failures,
+        "too_fast": standing.too_fast,
+        "paused": standing.paused_at is not None,
+        "pause_reason": standing.pause_reason,
+        "excluded": standing.excluded,
+        "warned": bool(standing.warning),
+        "note": standing.note,
+    }
 
 
 def annotator_rows(*, live: Sequence[Mapping], snapshot: Mapping | None) -> dict:

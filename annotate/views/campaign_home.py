@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_GET
 
-from annotate.access import admin_campaign
+from annotate.access import admin_campaign, campaign_allows
 from annotate.models import Campaign
 from annotate.overview import ROUTES, STATE_WORDS, STATES, campaign_overview, campaign_quality
 
@@ -81,8 +81,16 @@ def campaign_home_live(request, slug: str):
 def campaign_home_quality(request, slug: str):
     """The annotator table and the most disputed items: loaded after the page, polled less often."""
     campaign = admin_campaign(user=request.user, ref=slug, need="view")
-    context = {**_polling(campaign), "quality": campaign_quality(campaign=campaign)}
-    return render(request, "annotate/_campaign_home_quality.html", context)
+    return render(request, "annotate/_campaign_home_quality.html", quality_context(request, campaign))
+
+
+def quality_context(request, campaign: Campaign) -> dict:
+    """The quality fragment's context; owners and admins also get the standing actions (pause, exclude, ...)."""
+    return {
+        **_polling(campaign),
+        "quality": campaign_quality(campaign=campaign),
+        "can_manage": campaign_allows(user=request.user, campaign=campaign, need="manage"),
+    }
 
 
 # Mounted under c/<slug>/ by annotate/urls.py.
