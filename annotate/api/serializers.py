@@ -1,10 +1,37 @@
 """API serializers; input and output are separate where they differ."""
 
+from django.db import models
 from rest_framework import serializers
 
 from annotate import schema as label_schema
 from annotate.models import Campaign, Item, Job
+from annotate.services.campaigns import QUALITY_FIELDS
 from annotate.services.imports.readers import FORMATS
+
+
+def _quality_fields(*, create: bool) -> dict:
+    """The quality-control settings as input fields; the campaign services check their ranges. On create
+    an absent field takes the model's default; on update it stays as it is."""
+    fields = {}
+    for name in QUALITY_FIELDS:
+        model_field = Campaign._meta.get_field(name)
+        kwargs = {"required": False, "help_text": str(model_field.help_text)}
+        if model_field.null:
+            kwargs["allow_null"] = True
+        if create:
+            kwargs["default"] = model_field.default if not model_field.null else None
+        if isinstance(model_field, models.BooleanField):
+            fields[name] = serializers.BooleanField(**kwargs)
+        elif isinstance(model_field, models.FloatField):
+            fields[name] = serializers.FloatField(**kwargs)
+        else:
+            fields[name] = serializers.IntegerField(**kwargs)
+    return fields
+
+
+# Bases holding the quality fields: DRF gathers a serializer's fields from its bases too.
+QualityCreateFields = type("QualityCreateFields", (serializers.Serializer,), _quality_fields(create=True))
+QualityUpdateFields = type("QualityUpdateFields", (serializers.Serializer,), _quality_fields(create=False))
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -26,13 +53,14 @@ class CampaignSerializer(serializers.ModelSerializer):
             "daily_label_limit",
             "human_budget",
             "routing_policy",
+            *QUALITY_FIELDS,
             "state",
             "created_at",
         )
         read_only_fields = fields
 
 
-class CampaignCreateSerializer(serializers.Serializer):
+class CampaignCreateSerializer(QualityCreateFields):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=label_schema.KINDS)
     preset = serializers.ChoiceField(choices=sorted(label_schema.PRESETS), required=False)
@@ -48,7 +76,7 @@ class CampaignCreateSerializer(serializers.Serializer):
     open = serializers.BooleanField(required=False, default=False, help_text="Open it at once (else a draft).")
 
 
-class CampaignUpdateSerializer(serializers.Serializer):
+class CampaignUpdateSerializer(QualityUpdateFields):
     """Settings an owner or admin may change; kind and schema only while the campaign has no labels."""
 
     name = serializers.CharField(max_length=200, required=False)

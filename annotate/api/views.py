@@ -19,6 +19,7 @@ from annotate.access import admin_campaign, campaign_lookup, campaigns_administe
 from annotate.models import Campaign, Item, Job
 from annotate.selectors import campaigns_for_annotator
 from annotate.services.campaigns import (
+    QUALITY_FIELDS,
     CampaignError,
     campaign_copy,
     campaign_create,
@@ -74,6 +75,7 @@ class CampaignListCreate(APIView):
                 gold_rate=values["gold_rate"],
                 label_limit=values["label_limit"],
                 daily_label_limit=values["daily_label_limit"],
+                **{name: values[name] for name in QUALITY_FIELDS},
                 created_by=request.user,
             )
             if values["open"]:

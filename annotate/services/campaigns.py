@@ -30,9 +30,24 @@ def campaign_create(
     gold_rate: float = 0.0,
     label_limit: int | None = None,
     daily_label_limit: int | None = None,
+    qualification_items: int = 0,
+    qualification_threshold: float = 0.8,
+    qualification_feedback: bool = True,
+    requalify_on_guidelines: bool = False,
+    attention_max_failures: int | None = None,
+    min_seconds: float | None = None,
+    overlap_max: int | None = None,
+    agreement_threshold: float = 0.6,
+    overlap_on_judge_disagreement: bool = True,
+    judge_gold_threshold: float | None = None,
+    reviewers_see_identities: bool = False,
     created_by: AbstractBaseUser | None = None,
 ) -> Campaign:
-    """Create a draft campaign from a preset or an explicit schema; its creator owns it."""
+    """Create a draft campaign from a preset or an explicit schema; its creator owns it.
+
+    The quality-control settings (qualification round, attention checks, minimum time, dynamic overlap,
+    judges' gold threshold, reviewers) default to the model's: no gate, no pause, no dynamic overlap.
+    """
     if kind not in label_schema.KINDS:
         raise CampaignError(f"kind: {kind!r} is not one of {', '.join(label_schema.KINDS)}", "kind")
     if (preset is None) == (schema is None):
@@ -50,6 +65,17 @@ def campaign_create(
             "gold_rate": gold_rate,
             "label_limit": label_limit,
             "daily_label_limit": daily_label_limit,
+            "qualification_items": qualification_items,
+            "qualification_threshold": qualification_threshold,
+            "qualification_feedback": qualification_feedback,
+            "requalify_on_guidelines": requalify_on_guidelines,
+            "attention_max_failures": attention_max_failures,
+            "min_seconds": min_seconds,
+            "overlap_max": overlap_max,
+            "agreement_threshold": agreement_threshold,
+            "overlap_on_judge_disagreement": overlap_on_judge_disagreement,
+            "judge_gold_threshold": judge_gold_threshold,
+            "reviewers_see_identities": reviewers_see_identities,
         },
     )
     if preset is not None:
@@ -158,9 +184,32 @@ def campaign_notices(*, campaign: Campaign) -> list[str]:
             f"None of its {items} items is routed to humans yet (policy {campaign.routing_policy}): "
             "see the Routing tab."
         )
-    if campaign.gold_rate and not campaign.items.filter(gold_label__isnull=False).exists():
+    gold = (
+        campaign.items.filter(gold_label__isnull=False).count()
+        if campaign.gold_rate or campaign.qualification_items
+        else 0
+    )
+    if campaign.gold_rate and not gold:
         notices.append(
             f"Its gold rate is {campaign.gold_rate:g} but it has no gold items: import rows with a gold_label."
+        )
+    rounds = campaign.qualification_items
+    if rounds and gold < rounds:
+        then = (
+            "annotators are judged on those" if gold else "new annotators wait until you import rows with a gold_label"
+        )
+        notices.append(
+            f"Its qualification round asks for {rounds} check items but it has {gold} gold item{'s' * (gold != 1)}: "
+            f"{then}."
+        )
+    elif rounds and campaign.gold_rate and gold == rounds:
+        notices.append(
+            f"Its {gold} gold items all go to the qualification round, so none is left for attention checks: "
+            "import more rows with a gold_label."
+        )
+    if campaign.attention_max_failures is not None and not campaign.gold_rate:
+        notices.append(
+            "It pauses annotators after failed attention checks, but its gold rate is 0, so no check is mixed in."
         )
     return notices
 
@@ -178,8 +227,35 @@ EDITABLE = (
     "kind",
     "preset",
     "label_schema",
+    # quality control (annotate/services/quality/)
+    "qualification_items",
+    "qualification_threshold",
+    "qualification_feedback",
+    "requalify_on_guidelines",
+    "attention_max_failures",
+    "min_seconds",
+    "overlap_max",
+    "agreement_threshold",
+    "overlap_on_judge_disagreement",
+    "judge_gold_threshold",
+    "reviewers_see_identities",
 )
+QUALITY_FIELDS = EDITABLE[EDITABLE.index("qualification_items") :]
 MAX_OVERLAP = 50
+MAX_QUALIFICATION_ITEMS = 500
+MAX_MIN_SECONDS = 3600
+# Shares from 0 to 1, what each means (for the error message); None allowed for the optional ones.
+SHARES = {
+    "qualification_threshold": ("the share of check items to get right", False),
+    "agreement_threshold": ("the agreement below which an item is disputed", False),
+    "judge_gold_threshold": ("the gold accuracy a judge needs for llm-only routing", True),
+}
+FLAGS = (
+    "qualification_feedback",
+    "requalify_on_guidelines",
+    "overlap_on_judge_disagreement",
+    "reviewers_see_identities",
+)
 
 
 def campaign_has_labels(*, campaign: Campaign) -> bool:
@@ -221,6 +297,7 @@ def campaign_settings_check(*, campaign: Campaign | None, values: dict) -> dict:
             value = out[name]
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise CampaignError(f"{name}: must be a whole number of at least 1, or empty for no limit", name)
+    _quality_check(campaign, out)
     if "label_schema" in out or "kind" in out or "preset" in out:
         kind = out.get("kind", campaign.kind if campaign else None)
         if kind not in label_schema.KINDS:
@@ -262,6 +339,74 @@ def campaign_settings_check(*, campaign: Campaign | None, values: dict) -> dict:
     return out
 
 
+def _whole_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _quality_check(campaign: Campaign | None, out: dict) -> None:
+    """The quality-control settings, with the database's check constraints said in words first."""
+    if "qualification_items" in out:
+        value = out["qualification_items"]
+        if not _whole_number(value) or not 0 <= value <= MAX_QUALIFICATION_ITEMS:
+            raise CampaignError(
+                f"qualification_items: must be a whole number from 0 (no qualification round) to "
+                f"{MAX_QUALIFICATION_ITEMS}",
+                "qualification_items",
+            )
+    for name, (meaning, optional) in SHARES.items():
+        if name not in out or (optional and out[name] is None):
+            continue
+        value = out[name]
+        if not _number(value) or not 0 <= value <= 1:
+            empty = ", or empty for none" if optional else ""
+            raise CampaignError(f"{name}: must be a number from 0 to 1 ({meaning}){empty}", name)
+        out[name] = float(value)
+    for name in FLAGS:
+        if name in out and not isinstance(out[name], bool):
+            raise CampaignError(f"{name}: must be true or false", name)
+    if out.get("attention_max_failures") is not None:
+        value = out["attention_max_failures"]
+        if not _whole_number(value) or not 1 <= value <= 1000:
+            raise CampaignError(
+                "attention_max_failures: must be a whole number from 1 to 1000 (failed checks before a pause), "
+                "or empty to never pause",
+                "attention_max_failures",
+            )
+    if out.get("min_seconds") is not None:
+        value = out["min_seconds"]
+        if not _number(value) or not 0 < value <= MAX_MIN_SECONDS:
+            raise CampaignError(
+                f"min_seconds: must be a number of seconds above 0 and at most {MAX_MIN_SECONDS}, or empty for no "
+                "minimum",
+                "min_seconds",
+            )
+        out["min_seconds"] = float(value)
+    overlap = out.get("overlap", campaign.overlap if campaign else None)
+    if out.get("overlap_max") is not None:
+        value = out["overlap_max"]
+        if not _whole_number(value) or not 1 <= value <= MAX_OVERLAP:
+            raise CampaignError(
+                f"overlap_max: must be a whole number up to {MAX_OVERLAP}, or empty for no dynamic overlap",
+                "overlap_max",
+            )
+        if _whole_number(overlap) and value < overlap:
+            raise CampaignError(
+                f"overlap_max: {value} is below the overlap ({overlap}); dynamic overlap only adds labels, so make "
+                "it at least the overlap, or empty to turn it off",
+                "overlap_max",
+            )
+    elif "overlap" in out and "overlap_max" not in out and campaign is not None and campaign.overlap_max is not None:
+        if _whole_number(overlap) and overlap > campaign.overlap_max:
+            raise CampaignError(
+                f"overlap: {overlap} is above overlap_max ({campaign.overlap_max}); raise overlap_max too, or empty it",
+                "overlap",
+            )
+
+
 def campaign_update(*, campaign: Campaign, **values) -> Campaign:
     """Change a campaign's settings in one transaction; a changed guideline text bumps its version."""
     with transaction.atomic():
@@ -296,7 +441,7 @@ def campaign_copy(
     )
     with transaction.atomic():
         for field_name in ("preset", "lease_seconds", "gold_rate", "label_limit", "daily_label_limit",
-                           "routing_policy", "routing_params", "calibration_fraction"):  # fmt: skip
+                           "routing_policy", "routing_params", "calibration_fraction", *QUALITY_FIELDS):  # fmt: skip
             setattr(copy, field_name, getattr(campaign, field_name))
         copy.copied_from = campaign
         copy.save()
@@ -318,7 +463,7 @@ def _items_as_jsonl(campaign: Campaign):
 
     out = io.BytesIO()
     fields = ("external_id", "prompt", "response_a", "response_b", "model_a", "model_b", "response", "reference",
-              "metadata", "gold_label")  # fmt: skip
+              "metadata", "gold_label", "gold_explanation")  # fmt: skip
     for row in campaign.items.order_by("id").values(*fields).iterator(chunk_size=2000):
         record = {"id": row.pop("external_id")}
         record.update({key: value for key, value in row.items() if value not in ("", None, {})})

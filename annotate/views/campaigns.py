@@ -18,6 +18,8 @@ from annotate.models import Campaign, Item
 from annotate.selectors import in_campaign_pool, item_display
 from annotate.services.campaigns import (
     ACTION_WORDS,
+    FLAGS,
+    QUALITY_FIELDS,
     TRANSITIONS,
     CampaignError,
     campaign_copy,
@@ -60,6 +62,55 @@ def _whole(text: str, field: str, errors: dict, *, empty_is_none: bool = False) 
         return None
 
 
+def _share(text: str, field: str, errors: dict, *, empty_is_none: bool = False) -> float | None:
+    """A share typed as 0.8, 80 or 80 %; empty is None (optional fields) or an error."""
+    raw = (text or "").strip()
+    if raw == "" and empty_is_none:
+        return None
+    try:
+        value = float(raw.rstrip("%").strip())
+    except ValueError:
+        errors[field] = f"{field.replace('_', ' ')}: {raw!r} is not a number (0–1, or a percentage)"
+        return None
+    return value / 100 if raw.endswith("%") or value > 1 else value
+
+
+def _seconds(text: str, field: str, errors: dict) -> float | None:
+    raw = (text or "").strip()
+    if raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        errors[field] = f"{field.replace('_', ' ')}: {raw!r} is not a number of seconds"
+        return None
+
+
+def _quality_form_values(data, errors: dict) -> dict:
+    """The "Quality control" fieldset. Each checkbox follows a hidden "0" of the same name, so an unticked
+    box still says false (QueryDict.get reads the last value)."""
+    values: dict = {}
+    if "qualification_items" in data:
+        text = (data.get("qualification_items") or "").strip() or "0"
+        values["qualification_items"] = _whole(text, "qualification_items", errors)
+    for name in ("qualification_threshold", "agreement_threshold"):
+        if name in data:
+            values[name] = _share(data.get(name), name, errors)
+    if "judge_gold_threshold" in data:
+        values["judge_gold_threshold"] = _share(
+            data.get("judge_gold_threshold"), "judge_gold_threshold", errors, empty_is_none=True
+        )
+    for name in ("attention_max_failures", "overlap_max"):
+        if name in data:
+            values[name] = _whole(data.get(name), name, errors, empty_is_none=True)
+    if "min_seconds" in data:
+        values["min_seconds"] = _seconds(data.get("min_seconds"), "min_seconds", errors)
+    for name in FLAGS:
+        if name in data:
+            values[name] = (data.get(name) or "").strip().lower() in ("1", "on", "true", "yes")
+    return values
+
+
 def campaign_form_values(data, *, creating: bool) -> tuple[dict, dict]:
     """The form's fields → (values for the services, errors by field). The schema comes from a preset
     (`schema_mode=preset`) or from the JSON editor (`schema_mode=custom`, field `label_schema`)."""
@@ -86,6 +137,7 @@ def campaign_form_values(data, *, creating: bool) -> tuple[dict, dict]:
     for name in ("label_limit", "daily_label_limit"):
         if name in data:
             values[name] = _whole(data.get(name), name, errors, empty_is_none=True)
+    values.update(_quality_form_values(data, errors))
     mode = data.get("schema_mode")
     if mode == "preset":
         values["preset"] = data.get("preset", "")
@@ -112,7 +164,8 @@ def _field_of(exc: CampaignError) -> str:
 def _check(values: dict, errors: dict, campaign: Campaign | None) -> dict:
     """Validate what parsed, field by field, so that every field shows its own error at once."""
     checked: dict = {}
-    simple = [k for k in values if k not in ("kind", "preset", "label_schema", "slug")]
+    paired = ("overlap", "overlap_max")  # one bounds the other: checked together below
+    simple = [k for k in values if k not in ("kind", "preset", "label_schema", "slug", *paired)]
     for name in simple:
         if _field_of_name(name) in errors:
             continue
@@ -126,6 +179,12 @@ def _check(values: dict, errors: dict, campaign: Campaign | None) -> dict:
             schema_keys.pop("label_schema", None)
         try:
             checked.update(campaign_settings_check(campaign=campaign, values=schema_keys))
+        except CampaignError as exc:
+            errors[_field_of(exc)] = str(exc)
+    pair = {k: values[k] for k in paired if k in values and k not in errors}
+    if pair:
+        try:
+            checked.update(campaign_settings_check(campaign=campaign, values=pair))
         except CampaignError as exc:
             errors[_field_of(exc)] = str(exc)
     if "slug" in values:
@@ -208,6 +267,18 @@ NEW_DEFAULTS = {
     "guidelines": "",
     "name": "",
     "slug": "",
+    # quality control: the model's defaults (no gate, no pause, no dynamic overlap)
+    "qualification_items": "0",
+    "qualification_threshold": "0.8",
+    "qualification_feedback": "1",
+    "requalify_on_guidelines": "0",
+    "attention_max_failures": "",
+    "min_seconds": "",
+    "overlap_max": "",
+    "agreement_threshold": "0.6",
+    "overlap_on_judge_disagreement": "1",
+    "judge_gold_threshold": "",
+    "reviewers_see_identities": "0",
 }
 
 
@@ -243,6 +314,7 @@ def campaign_new(request):
                 gold_rate=checked.get("gold_rate", 0.0),
                 label_limit=checked.get("label_limit"),
                 daily_label_limit=checked.get("daily_label_limit"),
+                **{name: checked[name] for name in QUALITY_FIELDS if name in checked},
                 created_by=request.user,
                 **schema_args,
             )
@@ -280,7 +352,22 @@ def _settings_data(campaign: Campaign) -> dict:
         "label_limit": "" if campaign.label_limit is None else str(campaign.label_limit),
         "daily_label_limit": "" if campaign.daily_label_limit is None else str(campaign.daily_label_limit),
         "guidelines": campaign.guidelines,
+        **_quality_data(campaign),
     }
+
+
+def _quality_data(campaign: Campaign) -> dict:
+    """The quality-control fields as the form shows them (strings; flags as "1"/"0")."""
+    data = {}
+    for name in QUALITY_FIELDS:
+        value = getattr(campaign, name)
+        if isinstance(value, bool):
+            data[name] = "1" if value else "0"
+        elif value is None:
+            data[name] = ""
+        else:
+            data[name] = f"{value:g}" if isinstance(value, float) else str(value)
+    return data
 
 
 def _settings_context(request, campaign: Campaign, *, data: dict, errors: dict, values: dict) -> dict:
