@@ -383,8 +383,8 @@ def fleiss_kappa(matrix: MatrixLike, *, domain: Sequence[float], n_ratings: int 
     return _fleiss(domain_codes(matrix, domain=values), len(values), n_ratings)[0]
 
 
-def _pair_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every co-rated (rater a < rater b) pair of labels on an item: raters a, b and their codes."""
+def _pair_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every co-rated (rater a < rater b) pair of labels on an item: raters a, b, their codes, and the item."""
     present = codes >= 0
     items, raters = np.nonzero(present)  # row-major: within an item, raters come in column order
     values = codes[items, raters]
@@ -396,12 +396,12 @@ def _pair_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     for p, q in itertools.combinations(range(int(per_item.max(initial=0))), 2):
         first = starts[per_item > q] + p
         second = starts[per_item > q] + q
-        parts.append((raters[first], raters[second], values[first], values[second]))
+        parts.append((raters[first], raters[second], values[first], values[second], items[first]))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty
-    a, b, va, vb = (np.concatenate(column) for column in zip(*parts, strict=True))
-    return a, b, va, vb
+        return empty, empty, empty, empty, empty
+    a, b, va, vb, item = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return a, b, va, vb, item
 
 
 def _kappa_from_tables(tables: np.ndarray, weights: Literal["quadratic"] | None) -> np.ndarray:
@@ -449,7 +449,7 @@ def cohen_kappa(
 
 def _cohen_tables(codes: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]:
     """Rater pair ids (a * n_raters + b, a < b) and each pair's confusion table over co-rated items."""
-    a, b, va, vb = _pair_rows(codes)
+    a, b, va, vb, _ = _pair_rows(codes)
     n_raters = codes.shape[1]
     pair_ids, pair_index = np.unique(a * n_raters + b, return_inverse=True)
     tables = np.bincount(
@@ -590,8 +590,107 @@ def bootstrap_ci(
     return _percentile_interval(estimates, alpha)
 
 
+def _weighted_totals(index: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray:
+    """Per resample (rows of `weights`, batch × entries), the weighted count of each of `size` bins (`index`)."""
+    batch = len(weights)
+    flat = (np.arange(batch)[:, None] * size + index[None, :]).ravel()
+    return np.bincount(flat, weights=weights.ravel(), minlength=batch * size).reshape(batch, size)
+
+
+def _cohen_mean_bootstrap(
+    codes: np.ndarray, n_values: int, *, n: int, seed: int, alpha: float, min_items: int = 2
+) -> tuple[float, float] | None:
+    """The bootstrap of the mean unweighted Cohen's kappa over rater pairs, resampling the labelled items.
+
+    The count statistics' shortcut, with the raters kept: an item matters only through its row of labels
+    (who gave which value), so resampling N items is drawing how often each distinct row occurs from a
+    multinomial — the same draw, from the same seed, as the count statistics' — and each resample weights the
+    co-rated label pairs of every distinct row by its draw. Per pair that gives the agreeing labels and both
+    raters' value margins, all an unweighted kappa needs. The mean is over the pairs the estimate averages
+    (those sharing at least `min_items` items).
+    """
+    labelled = codes[(codes >= 0).any(axis=1)]
+    if len(labelled) == 0:
+        return None
+    rows, freq = np.unique(labelled, axis=0, return_counts=True)
+    a, b, va, vb, row = _pair_rows(rows)
+    if len(a) == 0:
+        return None
+    _, pair_index = np.unique(a * codes.shape[1] + b, return_inverse=True)
+    shared = np.bincount(pair_index, weights=freq[row])
+    kept = shared[pair_index] >= min_items
+    if not kept.any():
+        return None
+    _, pair_index = np.unique(pair_index[kept], return_inverse=True)
+    va, vb, row, agree = va[kept], vb[kept], row[kept], (va[kept] == vb[kept]).astype(float)
+    n_pairs = int(pair_index.max()) + 1
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(labelled), freq / freq.sum(), size=n).astype(float)
+    # Resamples per batch: bounds the batch × label-pairs weights and the batch × pairs × values margins.
+    chunk = max(1, min(256, 4_000_000 // max(len(row), n_pairs * n_values)))
+    estimates = []
+    for start in range(0, n, chunk):
+        weights = draws[start : start + chunk][:, row]  # batch × co-rated label pairs
+        count = _weighted_totals(pair_index, n_pairs, weights)
+        agreeing = _weighted_totals(pair_index, n_pairs, weights * agree[None, :])
+        shape = (len(weights), n_pairs, n_values)
+        first = _weighted_totals(pair_index * n_values + va, n_pairs * n_values, weights).reshape(shape)
+        second = _weighted_totals(pair_index * n_values + vb, n_pairs * n_values, weights).reshape(shape)
+        # Unweighted kappa as `_kappa_from_tables` computes it: 1 - observed / expected disagreement.
+        expected_d = count - (first * second).sum(axis=2) / np.where(count > 0, count, 1)
+        kappas = 1.0 - _safe_ratio(count - agreeing, np.where(np.isclose(expected_d, 0.0), 0.0, expected_d))
+        kappas[count < min_items] = np.nan
+        defined = np.isfinite(kappas)
+        sums = np.where(defined, kappas, 0.0).sum(axis=1)
+        estimates.append(_safe_ratio(sums, defined.sum(axis=1).astype(float)))
+    return _percentile_interval(np.concatenate(estimates), alpha)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The report
+
+
+def _intervals(
+    codes: np.ndarray,
+    counts: np.ndarray,
+    values: np.ndarray,
+    *,
+    ordinal: bool,
+    point: dict,
+    fleiss_k: int | None,
+    n: int,
+    seed: int,
+    notes: list[str],
+) -> dict[str, list[float] | None]:
+    """95% bootstrap intervals of alpha (ordinal, or nominal), Fleiss' kappa, the mean Cohen's kappa and AC1.
+
+    One method for all: the percentile interval over `n` resamples of the labelled items, from the same
+    seed. Alpha, Fleiss' kappa and AC1 share their resamples (drawn as count patterns); Cohen's kappa needs
+    the raters' identities, so it draws distinct rows of labels instead (see `_cohen_mean_bootstrap`). A
+    figure without a point estimate has no interval; each interval is of the same figure as its estimate
+    (Fleiss' kappa over items with the estimate's number of labels, Cohen's mean over its rater pairs).
+    """
+    level = "ordinal" if ordinal else "nominal"
+    alpha_key = f"krippendorff_alpha_{level}"
+    batches: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None] = {
+        alpha_key: count_statistic(alpha_key, domain=values).batch if point["krippendorff_alpha"][level] is not None
+        else None,
+        "fleiss_kappa": (lambda p, w: _fleiss_batch(p, w, fleiss_k)) if point["fleiss_kappa"] is not None else None,
+        "gwet_ac1": (lambda p, w: _ac1_batch(p, w, len(values))) if point["gwet_ac1"] is not None else None,
+    }  # fmt: skip
+    out: dict[str, list[float] | None] = {}
+    for key, batch in batches.items():
+        interval = _bootstrap_counts(counts, batch, n=n, seed=seed, alpha=0.05) if batch is not None else None
+        out[key] = list(interval) if interval else None
+        if interval is None and batch is not None:
+            notes.append(f"ci95.{key}: undefined in every resample")
+    interval = None
+    if point["cohen_kappa_mean"] is not None:
+        interval = _cohen_mean_bootstrap(codes, len(values), n=n, seed=seed, alpha=0.05)
+        if interval is None:
+            notes.append("ci95.cohen_kappa_mean: undefined in every resample")
+    out["cohen_kappa_mean"] = list(interval) if interval else None
+    return out
 
 
 def agreement_report(
@@ -603,13 +702,14 @@ def agreement_report(
      "krippendorff_alpha": {"nominal": f|None, "ordinal": f|None, "interval": f|None},
      "fleiss_kappa": f|None, "cohen_kappa_mean": f|None, "cohen_kappa_quadratic_mean": f|None,
      "gwet_ac1": f|None, "percent_agreement": f|None,
-     "ci95": {"krippendorff_alpha_ordinal": [lo, hi] | None},   # only when bootstrap > 0
+     "ci95": {"krippendorff_alpha_ordinal": [lo, hi] | None, "fleiss_kappa": ..., "cohen_kappa_mean": ...,
+              "gwet_ac1": ...},                                  # only when bootstrap > 0
      "notes": [str]}
 
     `ordinal` says whether the domain is a scale (pairwise strengths, rubric scores): without it the
     ordinal and interval alphas and the quadratic kappa are None, and the interval is on nominal alpha
-    (key "krippendorff_alpha_nominal"). `bootstrap` resamples give the 95% interval. Undefined figures
-    are None, and `notes` says why, one line per reason.
+    (key "krippendorff_alpha_nominal"). `bootstrap` resamples give the 95% intervals (see `_intervals`).
+    Undefined figures are None, and `notes` says why, one line per reason.
     """
     values = _domain_array(domain)
     if ordinal:
@@ -671,14 +771,8 @@ def agreement_report(
         "percent_agreement": pct,
     }
     if bootstrap > 0:
-        level = "ordinal" if ordinal else "nominal"
-        key = f"krippendorff_alpha_{level}"
-        interval = None
-        if alphas[level] is not None:
-            statistic = count_statistic(key, domain=values)
-            interval = _bootstrap_counts(counts, statistic.batch, n=bootstrap, seed=seed, alpha=0.05)
-        report["ci95"] = {key: list(interval) if interval else None}
-        if interval is None and alphas[level] is not None:
-            notes.append(f"ci95.{key}: undefined in every resample")
+        report["ci95"] = _intervals(
+            codes, counts, values, ordinal=ordinal, point=report, fleiss_k=k, n=bootstrap, seed=seed, notes=notes
+        )
     report["notes"] = [f"{', '.join(names)}: {reason}" for reason, names in undefined.items()] + notes
     return report

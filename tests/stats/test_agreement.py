@@ -16,6 +16,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from annotate.stats.agreement import (
     COUNT_STATISTICS,
     LEVELS,
+    _pair_rows,
     _patterns,
     agreement_report,
     bootstrap_ci,
@@ -33,6 +34,7 @@ from annotate.stats.agreement import (
 NAN = np.nan
 PAIRWISE_2 = [-2, -1, 0, 1, 2]
 RUBRIC = [0, 1, 2, 3, 4]
+INTERVALS = ("fleiss_kappa", "cohen_kappa_mean", "gwet_ac1")  # beside alpha's, in every report's ci95
 
 # Gwet, Handbook of Inter-Rater Reliability, 4th ed. (2014), p. 120: 4 raters, 12 subjects, categories 1-5,
 # no rater scoring every subject. It is also Krippendorff's own worked example ("Computing Krippendorff's
@@ -276,7 +278,7 @@ def test_thin_data(matrix, reason):
     report = agreement_report(matrix, domain=RUBRIC, ordinal=True, bootstrap=50)
     _assert_all_undefined(report)
     assert report["n_items_multi"] == 0
-    assert report["ci95"] == {"krippendorff_alpha_ordinal": None}
+    assert report["ci95"] == dict.fromkeys(("krippendorff_alpha_ordinal", *INTERVALS))
     assert any(reason in note for note in report["notes"])
     assert krippendorff_alpha(matrix, level="ordinal", domain=RUBRIC) is None
     assert fleiss_kappa(matrix, domain=RUBRIC) is None
@@ -341,7 +343,7 @@ def test_report_for_a_nominal_domain():
     assert report["krippendorff_alpha"]["ordinal"] is None
     assert report["cohen_kappa_quadratic_mean"] is None
     assert report["krippendorff_alpha"]["nominal"] is not None
-    assert set(report["ci95"]) == {"krippendorff_alpha_nominal"}
+    assert set(report["ci95"]) == {"krippendorff_alpha_nominal", *INTERVALS}
 
 
 def test_report_figures_are_the_functions():
@@ -424,3 +426,82 @@ def test_pairs_cover_every_co_rated_pair():
         if (present[:, a] & present[:, b]).any()
     }
     assert {tuple(p["raters"]): p["n_items"] for p in result["pairs"]} == expected
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Intervals of Fleiss' kappa, Cohen's kappa and AC1
+
+
+def test_kappa_and_ac1_intervals_cover_the_references():
+    """On complete data every figure has a reference or a formula: statsmodels' Fleiss, scikit-learn's Cohen per
+    pair; each interval holds its estimate, and is reproducible from the seed."""
+    matrix = noisy_matrix(11, n_items=400, n_raters=4, missing=0.0)
+    report = agreement_report(matrix, domain=RUBRIC, ordinal=True, bootstrap=400, seed=5)
+    counts, _ = aggregate_raters(matrix.astype(int), n_cat=len(RUBRIC))
+    sklearn_mean = np.mean(
+        [cohen_kappa_score(matrix[:, a], matrix[:, b]) for a, b in itertools.combinations(range(4), 2)]
+    )
+    references = {
+        "fleiss_kappa": sm_fleiss_kappa(counts, method="fleiss"),
+        "cohen_kappa_mean": sklearn_mean,
+        "gwet_ac1": gwet_ac1(matrix, domain=RUBRIC),
+    }
+    for name, reference in references.items():
+        low, high = report["ci95"][name]
+        assert report[name] == pytest.approx(reference, abs=1e-12), name
+        assert low < reference < high, name
+        assert high - low < 0.2, name  # 400 items pin a kappa to a few hundredths
+    again = agreement_report(matrix, domain=RUBRIC, ordinal=True, bootstrap=400, seed=5)["ci95"]
+    assert again == report["ci95"]
+    other = agreement_report(matrix, domain=RUBRIC, ordinal=True, bootstrap=400, seed=6)["ci95"]
+    assert all(other[name] != report["ci95"][name] for name in INTERVALS)
+
+
+def test_intervals_narrow_with_more_items():
+    small = agreement_report(noisy_matrix(12, n_items=60), domain=RUBRIC, ordinal=True, bootstrap=300)["ci95"]
+    large = agreement_report(noisy_matrix(12, n_items=2000), domain=RUBRIC, ordinal=True, bootstrap=300)["ci95"]
+    for name in INTERVALS:
+        assert large[name][1] - large[name][0] < (small[name][1] - small[name][0]) / 2, name
+
+
+def _slow_cohen_interval(matrix: np.ndarray, *, n: int, seed: int) -> tuple[float, float]:
+    """The Cohen's kappa bootstrap the slow way: the same draws of distinct label rows, each resample's matrix
+    rebuilt item by item, and scikit-learn's kappa for every pair the estimate averages."""
+    labelled = matrix[~np.isnan(matrix).all(axis=1)]
+    codes = np.where(np.isnan(labelled), -1, labelled).astype(np.int64)
+    rows, freq = np.unique(codes, axis=0, return_counts=True)
+    pairs = [tuple(p["raters"]) for p in cohen_kappa_pairs(matrix, domain=RUBRIC)["pairs"]]
+    draws = np.random.default_rng(seed).multinomial(len(labelled), freq / freq.sum(), size=n)
+    estimates = []
+    for draw in draws:
+        sample = np.repeat(rows, draw, axis=0).astype(float)
+        sample[sample < 0] = np.nan
+        kappas = []
+        for a, b in pairs:
+            both = ~np.isnan(sample[:, a]) & ~np.isnan(sample[:, b])
+            x, y = sample[both, a], sample[both, b]
+            if both.sum() < 2 or (len(set(x)) == 1 and set(x) == set(y)):
+                continue  # undefined here, as in the fast path (sklearn would say nan with a warning)
+            kappas.append(cohen_kappa_score(x, y))
+        kappas = [k for k in kappas if np.isfinite(k)]
+        if kappas:
+            estimates.append(np.mean(kappas))
+    low, high = np.quantile(estimates, [0.025, 0.975])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cohen_interval_is_the_slow_bootstrap(seed):
+    # Codes equal values on RUBRIC (0-4), so the slow path can rebuild the matrix from its distinct rows.
+    matrix = noisy_matrix(13 + seed, n_items=120, n_raters=4, missing=0.3)
+    fast = agreement_report(matrix, domain=RUBRIC, ordinal=True, bootstrap=60, seed=seed)["ci95"]["cohen_kappa_mean"]
+    assert fast == pytest.approx(_slow_cohen_interval(matrix, n=60, seed=seed), abs=1e-9)
+
+
+def test_pair_rows_name_their_items():
+    matrix = np.array([[1.0, 2.0, NAN], [NAN, 3.0, 3.0], [4.0, NAN, NAN]])
+    a, b, va, vb, item = _pair_rows(np.where(np.isnan(matrix), -1, matrix).astype(np.int64))
+    assert sorted(zip(item.tolist(), a.tolist(), b.tolist(), va.tolist(), vb.tolist(), strict=True)) == [
+        (0, 0, 1, 1, 2),
+        (1, 1, 2, 3, 3),
+    ]
