@@ -36,7 +36,8 @@ class ExportSerializer(serializers.ModelSerializer):
 
 
 class CampaignExports(APIView):
-    """GET a campaign's exports; POST options ({"format": "trl", "file_type": "parquet", ...}) to start one."""
+    """GET a campaign's exports; POST options ({"format": "trl", "file_type": "parquet", "aggregation":
+    "dawid_skene", "soft_labels": true, ...}: `annotate.exports.options.ExportOptions`) to start one."""
 
     permission_classes = [IsCampaignAdmin]
 

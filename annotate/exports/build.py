@@ -16,6 +16,10 @@ order, and the caller orders its query (by item id, labels by creation time and 
 Files are named `<stem>.<split>.<ext>` in `directory`: split "train" always; "test" when test_fraction > 0;
 "ties" for the pairwise formats (trl, helpsteer2-preference) when ties are split. Every one of those files
 is written even when it has no rows, so an export's set of files depends on its options alone.
+
+The aggregation "dawid_skene" reads the data twice: once to fit the model on every exported item's counted
+labels (`dawid_skene_winners`), once to write. `export_dataset` takes a callable that returns the pairs
+afresh for that (or a sequence); `export_rows` takes the fitted winners.
 """
 
 from __future__ import annotations
@@ -24,22 +28,25 @@ import hashlib
 import itertools
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from annotate import schema as label_schema
 from annotate.exports import helpsteer2_preference, ratings, raw, trl
-from annotate.exports.aggregate import FinalLabel, Label, aggregate_items
+from annotate.exports.aggregate import FinalLabel, Label, aggregate_items, counted_labels
 from annotate.exports.card import dataset_card
 from annotate.exports.context import ExportContext, prompt_text
 from annotate.exports.options import ExportOptions, ExportOptionsError
 from annotate.exports.writers import DEFAULT_ROW_GROUP_SIZE, PARTIAL_SUFFIX, write_splits
+from annotate.stats.aggregate import dawid_skene
 
 FORMATS: dict[str, ModuleType] = {
     trl.NAME: trl,
@@ -56,11 +63,15 @@ class ExportCounts:
     """What an export read, kept and left out, for the dataset card and the job's result.
 
     items: items read; items_exported: items with at least one row; rows: rows per split.
-    dropped: items left out, by reason: "metadata" (filter), "no_labels" (no label the export counts),
-      "min_agreement", "ties" (ties dropped).
+    dropped: what was left out, by reason. Items: "metadata" (filter), "no_labels" (no label the export
+      counts), "no_majority" (undecided: no strict majority for a winner, pairwise formats), "min_agreement",
+      "ties" (ties dropped). Human labels that do not count (annotate/services/quality/labels.py):
+      "excluded_annotator", "too_fast", "qualification".
     labels_outside_dates: labels left out by the date range.
-    labels: labels behind the exported rows, by source (human, judge).
+    labels: labels behind the exported rows, by source (human, judge; raw: reviewer too).
     finals: exported items whose final label came from humans / from judges (pairwise and ratings formats).
+    final_sources: exported items by how their final label was decided (adjudicated, majority, dawid_skene,
+      mean).
     ties: exported items whose final label is a tie.
     judges: labels behind the exported rows per judge (name, model, prompt_version).
     """
@@ -72,6 +83,7 @@ class ExportCounts:
     labels_outside_dates: int = 0
     labels: Counter = field(default_factory=Counter)
     finals: Counter = field(default_factory=Counter)
+    final_sources: Counter = field(default_factory=Counter)
     ties: int = 0
     judges: Counter = field(default_factory=Counter)
 
@@ -84,6 +96,7 @@ class ExportCounts:
             "labels_outside_dates": self.labels_outside_dates,
             "labels": dict(sorted(self.labels.items())),
             "finals": dict(sorted(self.finals.items())),
+            "final_sources": dict(sorted(self.final_sources.items())),
             "ties": self.ties,
             "judges": [
                 {"name": name, "model": model, "prompt_version": version, "labels": n}
@@ -100,6 +113,12 @@ def export_context(*, schema: dict, kind: str, options: ExportOptions, conversat
         raise ExportOptionsError("format", f"{options.format} needs a {' or '.join(module.KINDS)} campaign, not {kind}")
     if options.min_agreement is not None and kind == "rubric":
         raise ExportOptionsError("min_agreement", "agreement is on the pairwise winner; a rubric campaign has none")
+    for name, asked in (("aggregation", options.aggregation != "majority"), ("soft_labels", options.soft_labels)):
+        if asked and not module.PAIRWISE:
+            raise ExportOptionsError(
+                name,
+                f"applies to the pairwise winner (trl, helpsteer2-preference); the {options.format} format has none",
+            )
     return ExportContext(schema=schema, kind=kind, options=options, conversational=conversational)
 
 
@@ -173,6 +192,93 @@ def split_of(prompt: object, test_fraction: float) -> str:
     return "test" if int.from_bytes(digest[:8], "big") < test_fraction * 2**64 else "train"
 
 
+def _selected(
+    items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]], options: ExportOptions, counts: ExportCounts
+) -> Iterator[tuple[Mapping[str, Any], list[Label]]]:
+    """The items the options keep, each with the labels that count: the metadata filter, the date range, and
+    the human labels the rule of annotate/services/quality/labels.py leaves out (marked `uncounted`)."""
+    for item, labels in items_with_labels:
+        counts.items += 1
+        if options.metadata and not metadata_matches(item.get("metadata"), options.metadata):
+            counts.dropped["metadata"] += 1
+            continue
+        in_range = [label for label in labels if in_date_range(label, options)]
+        counts.labels_outside_dates += len(labels) - len(in_range)
+        kept = []
+        for label in in_range:
+            if label.get("uncounted"):
+                counts.dropped[label["uncounted"]] += 1
+            else:
+                kept.append(label)
+        review = item.get("adjudication")
+        if review is not None and not in_date_range({"created_at": review.get("adjudicated_at")}, options):
+            item = {**item, "adjudication": None}  # a review outside the date range counts no more than a label
+        yield item, kept
+
+
+@dataclass(frozen=True)
+class Winners:
+    """A fitted Dawid–Skene model's pairwise winner per item id (NaN: its top posteriors tie), and how it went."""
+
+    directions: Mapping[Any, float]
+    method: str
+    n_iter: int
+    converged: bool
+    raters: int
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+            "raters": self.raters,
+            "notes": list(self.notes),
+        }
+
+
+def _rater(label: Label) -> str:
+    if label.get("source") == "judge":
+        judge = label.get("judge") or {}
+        return f"judge:{judge.get('name')}:{judge.get('model')}:{judge.get('prompt_version')}"
+    return f"human:{label.get('annotator')}"
+
+
+def dawid_skene_winners(
+    items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]],
+    *,
+    schema: dict,
+    kind: str,
+    options: ExportOptions,
+) -> Winners:
+    """Fit Dawid & Skene on the directions of the `overall` labels the export counts (one pass over the data).
+
+    Every annotator (pseudonym) and every judge (name, model, prompt version) is a rater with a confusion
+    matrix over A / tie / B (A / B when the schema allows no tie).
+    """
+    ctx = export_context(schema=schema, kind=kind, options=options)
+    overall = next((k for k in ctx.label_keys if k.pairwise and k.name == label_schema.OVERALL), None)
+    if overall is None:
+        raise ExportOptionsError("aggregation", "dawid_skene decides the pairwise winner; this schema has no overall")
+    rows: list[tuple[Any, str, float]] = []
+    for item, labels in _selected(items_with_labels, options, ExportCounts()):
+        _, chosen = counted_labels(labels, options.source)
+        for label in chosen:
+            value = label["label"].get(label_schema.OVERALL)
+            if value is not None:
+                rows.append((item["id"], _rater(label), float(np.sign(value))))
+    domain = [-1.0, 0.0, 1.0] if overall.allow_tie else [-1.0, 1.0]
+    fitted = dawid_skene(pd.DataFrame(rows, columns=["item", "rater", "value"]), domain=domain)
+    return Winners(
+        directions=dict(zip(fitted.labels.index, fitted.labels.to_numpy(dtype=float), strict=True)),
+        method=fitted.method,
+        n_iter=fitted.n_iter,
+        converged=fitted.converged,
+        raters=len({rater for _, rater, _ in rows}),
+        notes=tuple(fitted.notes),
+    )
+
+
 def export_rows(
     items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]],
     *,
@@ -182,24 +288,32 @@ def export_rows(
     conversational: bool = False,
     counts: ExportCounts | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    winners: Winners | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(split, row) for each output row, in input order. `counts`, when given, is filled in as rows go."""
+    """(split, row) for each output row, in input order. `counts`, when given, is filled in as rows go.
+
+    With aggregation "dawid_skene", `winners` is the model fitted on the same data (`dawid_skene_winners`);
+    when it is not given, `items_with_labels` must be a sequence, read once to fit it.
+    """
     ctx = export_context(schema=schema, kind=kind, options=options, conversational=conversational)
     module = FORMATS[options.format]
     counts = counts if counts is not None else ExportCounts()
-    pairs = iter(items_with_labels)
-    while batch := list(itertools.islice(pairs, batch_size)):
-        kept: list[tuple[Mapping[str, Any], list[Label]]] = []
-        for item, labels in batch:
-            counts.items += 1
-            if options.metadata and not metadata_matches(item.get("metadata"), options.metadata):
-                counts.dropped["metadata"] += 1
-                continue
-            in_range = [label for label in labels if in_date_range(label, options)]
-            counts.labels_outside_dates += len(labels) - len(in_range)
-            kept.append((item, in_range))
-        finals = aggregate_items([labels for _, labels in kept], schema=ctx.schema, kind=kind, source=options.source)
-        for (item, labels), final in zip(kept, finals, strict=True):
+    if options.aggregation == "dawid_skene" and winners is None:
+        if not isinstance(items_with_labels, Sequence):
+            raise ValueError("aggregation dawid_skene reads the data twice: pass `winners` or a sequence of items")
+        winners = dawid_skene_winners(items_with_labels, schema=schema, kind=kind, options=options)
+    selected = _selected(items_with_labels, options, counts)
+    while batch := list(itertools.islice(selected, batch_size)):
+        finals = aggregate_items(
+            [labels for _, labels in batch],
+            schema=ctx.schema,
+            kind=kind,
+            source=options.source,
+            aggregation=options.aggregation,
+            winners=None if winners is None else [winners.directions.get(item["id"]) for item, _ in batch],
+            adjudications=[item.get("adjudication") for item, _ in batch],
+        )
+        for (item, labels), final in zip(batch, finals, strict=True):
             yield from _item_rows(item, labels, final, ctx, module, counts)
 
 
@@ -212,7 +326,12 @@ def _item_rows(
     counts: ExportCounts,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     options = ctx.options
-    if options.min_agreement is not None and (final.agreement is None or final.agreement < options.min_agreement):
+    if module.PAIRWISE and final.undecided:
+        counts.dropped["no_majority"] += 1
+        return
+    adjudicated = final.final_source == "adjudicated"
+    low = final.agreement is None or final.agreement < (options.min_agreement or 0.0)
+    if options.min_agreement is not None and low and not adjudicated:
         # An item without a pairwise winner (no counted label, or judges that rated other aspects only) cannot
         # show the agreement asked for.
         counts.dropped["min_agreement" if final.source is not None else "no_labels"] += 1
@@ -238,6 +357,7 @@ def _item_rows(
     counts.ties += int(tie)
     if module is not raw:
         counts.finals[final.source] += 1
+        counts.final_sources[final.final_source] += 1
         for label in final.labels:
             counts.labels[label["source"]] += 1
             if label["source"] == "judge":
@@ -277,7 +397,8 @@ def export_write(
 
 
 def export_dataset(
-    items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]],
+    items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]]
+    | Callable[[], Iterable[tuple[Mapping[str, Any], Sequence[Label]]]],
     *,
     schema: dict,
     kind: str,
@@ -291,11 +412,26 @@ def export_dataset(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, Any]:
     """`export_rows` into `export_write`, then the dataset card (`README.md` in `directory`) from `facts` and the
-    agreement snapshot (see `annotate.exports.card`). Returns export_write's result with "counts" and "card"."""
+    agreement snapshot (see `annotate.exports.card`). Returns export_write's result with "counts", "aggregation"
+    ({"method": "majority"}, or the Dawid–Skene fit: `Winners.to_dict()`) and "card".
+
+    `items_with_labels` may be a callable returning the pairs afresh: Dawid–Skene reads them twice, and a
+    callable lets the caller stream them twice rather than hold them.
+    """
     columns = export_columns(schema=schema, kind=kind, options=options, conversational=conversational)
     counts = ExportCounts()
+    read = items_with_labels if callable(items_with_labels) else None
+    pairs = read() if read is not None else items_with_labels
+    winners = None
+    if options.aggregation == "dawid_skene":
+        if read is None and not isinstance(pairs, Sequence):
+            pairs = list(pairs)
+        winners = dawid_skene_winners(pairs, schema=schema, kind=kind, options=options)
+        if read is not None:
+            pairs = read()
     rows = export_rows(
-        items_with_labels,
+        pairs,
+        winners=winners,
         schema=schema,
         kind=kind,
         options=options,
@@ -307,6 +443,7 @@ def export_dataset(
         rows, directory=directory, stem=stem, options=options, columns=columns, row_group_size=row_group_size
     )
     result["counts"] = counts.to_dict()
+    result["aggregation"] = winners.to_dict() if winners is not None else {"method": "majority"}
     text = dataset_card(
         facts=facts or {},
         schema=label_schema.schema_validate(schema, kind),

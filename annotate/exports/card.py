@@ -14,6 +14,11 @@ routing, agreement, how ties and disagreements were handled).
     swap_policy: str                  how judges saw the two orders, e.g. "both orders; a flipped verdict ..."
     routing: {"policy", "params": dict, "human_budget": int | None, "decisions": {"human": n, "llm": n, "both": n}}
     agreement_computed_at: str        when the agreement snapshot was computed
+    gold_accuracy: {"threshold", "gold_items", "humans": {"answered", "correct", "accuracy", "n_annotators",
+                    "counted": {...the same}}, "judges": [{"name", "answered", "correct", "accuracy", "qualified",
+                    "reason", "orders": {"consistency", ...}}], "llm_only": {"allowed", "reason"}}
+                                      humans and judges on the same gold items
+                                      (annotate/services/quality/gold.py `gold_accuracy`); no person is named
 
 Missing facts are left out of the card, never invented. `agreement` is the `criteria` mapping of a
 statistics snapshot ({criterion: agreement_report(...)}, over human labels).
@@ -191,50 +196,123 @@ def _routing_section(facts: Mapping[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _with_interval(value: object, interval: Sequence[float] | None) -> str:
+    shown = _cell(value)
+    if value is not None and interval:
+        shown += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+    return shown
+
+
 def _agreement_section(agreement: Mapping[str, Mapping[str, Any]], facts: Mapping[str, Any]) -> list[str]:
     out = ["## Agreement", ""]
     if not agreement:
         return [*out, "No agreement snapshot was given for this export.", ""]
     when = f", computed {facts['agreement_computed_at']}" if facts.get("agreement_computed_at") else ""
-    out += [f"Between human annotators, per criterion, over the whole campaign{when}:", ""]
+    out += [f"Between the human annotators whose labels count, per criterion, over the whole campaign{when}:", ""]
     rows, notes = [], []
     for name, report in agreement.items():
         alphas = report.get("krippendorff_alpha") or {}
         intervals = report.get("ci95") or {}
         level = "ordinal" if alphas.get("ordinal") is not None else "nominal"
-        alpha = alphas.get(level)
-        interval = intervals.get(f"krippendorff_alpha_{level}")
-        shown = _cell(alpha) if alpha is not None else "–"
-        if alpha is not None and interval:
-            shown += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
         rows.append(
             (
                 name,
                 report.get("n_items_multi"),
-                f"{shown} ({level})",
-                report.get("fleiss_kappa"),
-                report.get("cohen_kappa_mean"),
-                report.get("gwet_ac1"),
+                f"{_with_interval(alphas.get(level), intervals.get(f'krippendorff_alpha_{level}'))} ({level})",
+                _with_interval(report.get("fleiss_kappa"), intervals.get("fleiss_kappa")),
+                _with_interval(report.get("cohen_kappa_mean"), intervals.get("cohen_kappa_mean")),
+                _with_interval(report.get("gwet_ac1"), intervals.get("gwet_ac1")),
                 report.get("percent_agreement"),
             )
         )
         notes += [f"{name}: {note}" for note in report.get("notes") or []]
-    headers = ["criterion", "items with ≥2 labels", "Krippendorff's α [95% CI]", "Fleiss' κ", "Cohen's κ (mean)"]
-    out += [_table([*headers, "Gwet's AC1", "% agreement"], rows), ""]
+    headers = ["criterion", "items with ≥2 labels", "Krippendorff's α [95% CI]", "Fleiss' κ [95% CI]"]
+    out += [_table([*headers, "Cohen's κ (mean) [95% CI]", "Gwet's AC1 [95% CI]", "% agreement"], rows), ""]
+    out += [
+        "Intervals: percentile bootstrap over items (one seed for every figure); a figure without an estimate "
+        "has none.",
+        "",
+    ]
     if notes:
         out += ["Notes:", "", *[f"- {_cell(note)}" for note in notes], ""]
     return out
 
 
-def _handling_section(options: ExportOptions, counts: Mapping[str, Any]) -> list[str]:
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _gold_section(facts: Mapping[str, Any]) -> list[str]:
+    gold = facts.get("gold_accuracy")
+    if not gold:
+        return []
+    out = ["## Gold accuracy: humans and judges", ""]
+    out.append(
+        f"On the campaign's {gold.get('gold_items', 0)} gold items, humans and judges are held to one standard: "
+        "an answer is right when it matches the gold label (pairwise aspects by side, rubric scores exactly); "
+        "judges are asked in both orders and every judgment counts."
+    )
+    out.append("")
+    humans = gold.get("humans") or {}
+    counted = humans.get("counted") or {}
+    rows = [
+        ("humans (all)", humans.get("n_annotators"), humans.get("answered"), _percent(humans.get("accuracy")), "–"),
+        (
+            "humans whose labels count",
+            counted.get("n_annotators"),
+            counted.get("answered"),
+            _percent(counted.get("accuracy")),
+            "–",
+        ),
+    ]
+    for judge in gold.get("judges") or []:
+        consistency = (judge.get("orders") or {}).get("consistency")
+        qualified = "yes" if judge.get("qualified") else "no"
+        rows.append(
+            (f"judge {judge.get('name')} (qualified: {qualified})", 1, judge.get("answered"),
+             _percent(judge.get("accuracy")), _percent(consistency))
+        )  # fmt: skip
+    out += [_table(["who", "raters", "answers", "gold accuracy", "same outcome in both orders"], rows), ""]
+    threshold = gold.get("threshold")
+    if threshold is not None:
+        llm_only = gold.get("llm_only") or {}
+        verdict = "may" if llm_only.get("allowed") else "may not"
+        out += [
+            f"Judges need {threshold:.0%} gold accuracy before items go to them alone; items {verdict} be routed "
+            f"to the judges alone: {_cell(llm_only.get('reason', ''))}.",
+            "",
+        ]
+    return out
+
+
+def _aggregation_line(options: ExportOptions, aggregation: Mapping[str, Any]) -> str:
+    if options.aggregation == "majority":
+        return "Pairwise winner: the strict majority of the counted labels' directions."
+    fitted = aggregation or {}
+    line = (
+        f"Pairwise winner: Dawid–Skene (method `{fitted.get('method', 'dawid_skene')}`, {fitted.get('raters', 0)} "
+        f"raters, {fitted.get('n_iter', 0)} EM rounds, converged: {'yes' if fitted.get('converged', True) else 'no'})."
+    )
+    notes = "; ".join(fitted.get("notes") or [])
+    return line + (f" {_cell(notes)}." if notes else "")
+
+
+def _handling_section(options: ExportOptions, counts: Mapping[str, Any], aggregation: Mapping[str, Any]) -> list[str]:
     dropped = counts.get("dropped", {})
+    finals = counts.get("final_sources", {})
     if options.format in ("trl", "helpsteer2-preference"):
         where = "go to the `ties` split" if options.ties == "split" else "are dropped"
         ties = f"Ties {where}: {counts.get('ties', 0)} exported, {dropped.get('ties', 0)} dropped."
+        undecided = (
+            f"Items without a strict majority (undecided) are left out: {dropped.get('no_majority', 0)}. "
+            "The statistics' hybrid leaderboard leaves them out too."
+        )
     else:
         ties = f"The `{options.format}` format has no winner per row, so ties stay in place."
+        undecided = f"The `{options.format}` format has no winner per row: items without a majority stay in place."
     agreement = (
-        f"Items whose agreement is below {options.min_agreement} are dropped: {dropped.get('min_agreement', 0)}."
+        f"Items whose agreement is below {options.min_agreement} are dropped (adjudicated items excepted): "
+        f"{dropped.get('min_agreement', 0)}."
         if options.min_agreement is not None
         else "No minimum agreement: disagreement is kept, and measured per row in `agreement` where there is one."
     )
@@ -244,6 +322,7 @@ def _handling_section(options: ExportOptions, counts: Mapping[str, Any]) -> list
         if options.test_fraction > 0
         else "There is no test split."
     )
+    decided = ", ".join(f"{name}: {n}" for name, n in sorted(finals.items())) or "none"
     return [
         "## Ties and disagreements",
         "",
@@ -251,9 +330,15 @@ def _handling_section(options: ExportOptions, counts: Mapping[str, Any]) -> list
         "",
         RULES.strip(),
         "",
+        f"- {_aggregation_line(options, aggregation)}",
         f"- {ties}",
+        f"- {undecided}",
+        f"- Final labels by how they were decided: {decided}. Adjudicated items: {finals.get('adjudicated', 0)}.",
         f"- {agreement}",
         f"- {split}",
+        f"- Human labels that do not count: {dropped.get('excluded_annotator', 0)} from annotators an admin "
+        f"excluded, {dropped.get('too_fast', 0)} submitted faster than the campaign's minimum time, "
+        f"{dropped.get('qualification', 0)} qualification-round answers.",
         f"- Items read: {counts.get('items', 0)}; exported: {counts.get('items_exported', 0)}; left out by the "
         f"metadata filter: {dropped.get('metadata', 0)}; without a label this export counts: "
         f"{dropped.get('no_labels', 0)}; labels outside the date range: {counts.get('labels_outside_dates', 0)}.",
@@ -307,7 +392,8 @@ def dataset_card(
         *_people_sections(facts, counts),
         *_routing_section(facts),
         *_agreement_section(agreement, facts),
-        *_handling_section(options, counts),
+        *_gold_section(facts),
+        *_handling_section(options, counts, result.get("aggregation") or {}),
         "## Export options",
         "",
         "```json",

@@ -44,6 +44,40 @@ def column(name: str, type_: pa.DataType, description: str) -> pa.Field:
     return pa.field(name, type_, nullable=True, metadata={"description": description})
 
 
+def final_columns(ctx: ExportContext) -> list[pa.Field]:
+    """How each row's final label was decided, with the reviewer's reason on adjudicated items, and (when
+    asked for) the vote distribution: the columns every format with a final label shares."""
+    fields = [
+        column(
+            "final_source",
+            pa.string(),
+            "How the final label was decided: adjudicated (a reviewer's label on a contested item), majority, "
+            "dawid_skene, or mean (rubric scores).",
+        ),
+        column("adjudication_reason", pa.string(), "The reviewer's reason on adjudicated items, else empty."),
+    ]
+    if ctx.options.soft_labels:
+        overall = next(key for key in ctx.label_keys if key.pairwise and key.name == label_schema.OVERALL)
+        values = list(range(overall.low, overall.high + 1))
+        fields.append(
+            column(
+                "soft_labels",
+                pa.list_(pa.float64()),
+                f"Share of the counted labels giving each overall value, in the order {values} (sums to 1).",
+            )
+        )
+    return fields
+
+
+def final_values(final, ctx: ExportContext) -> dict:
+    """The `final_columns` of one row, from its item's FinalLabel."""
+    review = final.adjudication or {}
+    values = {"final_source": final.final_source, "adjudication_reason": review.get("reason") or ""}
+    if ctx.options.soft_labels:
+        values["soft_labels"] = list(final.soft_labels) if final.soft_labels is not None else None
+    return values
+
+
 def prompt_type(ctx: ExportContext) -> pa.DataType:
     return MESSAGES if ctx.conversational else pa.string()
 

@@ -1,8 +1,9 @@
 """The `helpsteer2-preference` format: both responses, the aggregated preference strength, every label behind it.
 
 Columns: id, prompt, response_1, response_2, model_1, model_2, preference_strength, agreement, n_labels,
-source, individual_preference. Response 1 is the item's response A and response 2 its response B, so
-preference_strength keeps HelpSteer2-Preference's sign: negative = response 1 better, positive = response 2.
+source, individual_preference, final_source, adjudication_reason and, when asked for, soft_labels.
+Response 1 is the item's response A and response 2 its response B, so preference_strength keeps
+HelpSteer2-Preference's sign: negative = response 1 better, positive = response 2.
 `individual_preference` lists each counted label as HelpSteer2-Preference does ({score, reasoning}), plus
 who gave it and in which order the responses were shown.
 """
@@ -15,7 +16,7 @@ import pyarrow as pa
 
 from annotate import schema as label_schema
 from annotate.exports.aggregate import FinalLabel, Label
-from annotate.exports.context import ExportContext, column, prompt_type, prompt_value
+from annotate.exports.context import ExportContext, column, final_columns, final_values, prompt_type, prompt_value
 
 NAME = "helpsteer2-preference"
 KINDS = ("pairwise", "both")
@@ -57,6 +58,7 @@ def columns(ctx: ExportContext) -> pa.Schema:
                 "justification), source, rater (annotator pseudonym or judge name), position_swapped (true when "
                 "response 2 was shown first).",
             ),
+            *final_columns(ctx),
         ]
     )
 
@@ -89,4 +91,5 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
         "individual_preference": [
             individual(label) for label in final.labels if label["label"].get(label_schema.OVERALL) is not None
         ],
+        **final_values(final, ctx),
     }

@@ -12,6 +12,7 @@ FORMATS = ("trl", "ratings", "helpsteer2-preference", "raw")
 FILE_TYPES = ("jsonl", "parquet", "csv")
 SOURCES = ("human", "judge", "hybrid")
 TIES = ("drop", "split")
+AGGREGATIONS = ("majority", "dawid_skene")
 EXTENSIONS = {"jsonl": "jsonl", "parquet": "parquet", "csv": "csv"}
 
 MetadataFilter = tuple[tuple[str, tuple[Any, ...]], ...]
@@ -82,6 +83,11 @@ class ExportOptions:
     created_from, created_to: only labels created in [created_from, created_to) count; naive times are UTC.
     test_fraction: the share of prompts in the "test" split, chosen by a hash of the prompt text, so that a
       prompt is never in both splits and the same prompt lands in the same split in every export.
+    aggregation: how the pairwise winner is decided from the counted labels: "majority" (the strict majority
+      of their directions) or "dawid_skene" (Dawid & Skene's EM, which weighs each rater by their estimated
+      confusion matrix; trl and helpsteer2-preference). An adjudicated item's reviewer label wins either way.
+    soft_labels: add a `soft_labels` column, the counted labels' vote distribution over the `overall` scale
+      (trl and helpsteer2-preference).
     """
 
     format: str = "trl"
@@ -93,9 +99,15 @@ class ExportOptions:
     created_from: datetime | None = None
     created_to: datetime | None = None
     test_fraction: float = 0.0
+    aggregation: str = "majority"
+    soft_labels: bool = False
 
     def __post_init__(self) -> None:
-        for name, allowed in (("format", FORMATS), ("file_type", FILE_TYPES), ("source", SOURCES), ("ties", TIES)):
+        choices = (
+            ("format", FORMATS), ("file_type", FILE_TYPES), ("source", SOURCES), ("ties", TIES),
+            ("aggregation", AGGREGATIONS),
+        )  # fmt: skip
+        for name, allowed in choices:
             value = getattr(self, name)
             if value not in allowed:
                 raise ExportOptionsError(name, f"{value!r} is not one of {', '.join(allowed)}")
@@ -106,6 +118,8 @@ class ExportOptions:
         if not _is_number(self.test_fraction) or not 0.0 <= self.test_fraction < 1.0:
             raise ExportOptionsError("test_fraction", f"{self.test_fraction!r} must be a number in [0, 1)")
         object.__setattr__(self, "test_fraction", float(self.test_fraction))
+        if not isinstance(self.soft_labels, bool):
+            raise ExportOptionsError("soft_labels", f"{self.soft_labels!r} must be true or false")
         object.__setattr__(self, "metadata", _metadata_filter(self.metadata))
         created_from = _as_datetime("created_from", self.created_from)
         created_to = _as_datetime("created_to", self.created_to)
@@ -137,6 +151,8 @@ class ExportOptions:
             "created_from": self.created_from.isoformat() if self.created_from else None,
             "created_to": self.created_to.isoformat() if self.created_to else None,
             "test_fraction": self.test_fraction,
+            "aggregation": self.aggregation,
+            "soft_labels": self.soft_labels,
         }
 
     @property

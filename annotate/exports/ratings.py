@@ -1,7 +1,8 @@
 """The `ratings` format, HelpSteer2-style: one row per response, one column per rubric criterion (the mean score).
 
 Columns: id, prompt, response, response_id, model, then one float column per criterion in the schema's
-order, then source and n_labels. On a rubric campaign each item has one row (response_id ""); on a campaign
+order, then source, n_labels, final_source ("mean", or "adjudicated" when a reviewer's label gives scores)
+and adjudication_reason. On a rubric campaign each item has one row (response_id ""); on a campaign
 of both kinds each item has two, for response A ("a", scored by `<criterion>_a`) and B ("b").
 """
 
@@ -12,12 +13,22 @@ from collections.abc import Iterator, Mapping, Sequence
 import pyarrow as pa
 
 from annotate.exports.aggregate import FinalLabel, Label
-from annotate.exports.context import ExportContext, column, prompt_type, prompt_value
+from annotate.exports.context import ExportContext, column, final_columns, final_values, prompt_type, prompt_value
 
 NAME = "ratings"
 KINDS = ("rubric", "both")
 PAIRWISE = False
-FIXED = ("id", "prompt", "response", "response_id", "model", "source", "n_labels")
+FIXED = (
+    "id",
+    "prompt",
+    "response",
+    "response_id",
+    "model",
+    "source",
+    "n_labels",
+    "final_source",
+    "adjudication_reason",
+)
 
 
 def criteria(ctx: ExportContext) -> list[dict]:
@@ -43,6 +54,7 @@ def columns(ctx: ExportContext) -> pa.Schema:
             *scored,
             column("source", pa.string(), "Whose labels were averaged: human or judge."),
             column("n_labels", pa.int64(), "How many labels scored this response (the most over its criteria)."),
+            *final_columns(ctx),
         ]
     )
 
@@ -57,7 +69,8 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
         sides = [("", item.get("response") or "", item.get("model_a") or "", "")]
     for response_id, response, model, suffix in sides:
         n_labels = max(final.score_counts.get(name + suffix, 0) for name in names)
-        if n_labels == 0:
+        reviewed = any((final.adjudication or {}).get("label", {}).get(name + suffix) is not None for name in names)
+        if n_labels == 0 and not reviewed:
             continue
         row = {
             "id": item["id"],
@@ -69,4 +82,9 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
         row.update({name: final.scores.get(name + suffix) for name in names})
         row["source"] = final.source
         row["n_labels"] = n_labels
+        # On a campaign of both kinds the item's pairwise winner may be adjudicated while these scores are means.
+        row.update(final_values(final, ctx))
+        row["final_source"] = "adjudicated" if reviewed else "mean"
+        if not reviewed:
+            row["adjudication_reason"] = ""
         yield row

@@ -7,7 +7,10 @@ routing_decided_at. Join with another format on `id` for the texts.
 
 Which labels: the `source` option's ("human", "judge", or for "hybrid" both kinds, since raw rows are the
 record and not a final label), inside the date range; judge parse failures are kept and flagged, because a
-judge's failure rate is part of its provenance.
+judge's failure rate is part of its provenance. Human labels that do not count (an excluded annotator's,
+too-fast ones, qualification answers: annotate/services/quality/labels.py) are left out here too. A
+reviewer's adjudication of a contested item is a row of its own (source "reviewer", the reason as its
+justification, no name) when human labels are exported.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ def columns(ctx: ExportContext) -> pa.Schema:
     return pa.schema(
         [
             column("id", pa.string(), "The item's id from the import."),
-            column("source", pa.string(), "human or judge."),
+            column(
+                "source", pa.string(), "human, judge, or reviewer (the adjudicated final label of a contested item)."
+            ),
             column("annotator", pa.string(), "The annotator's stable pseudonym (human labels)."),
             column("judge", pa.string(), "The judge's name (judge labels)."),
             column("judge_model", pa.string(), "The judge's model."),
@@ -80,6 +85,28 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
             "parse_failed": bool(label.get("parse_failed")),
             "confidence": None if confidence is None else float(confidence),
             "created_at": timestamp_text(label.get("created_at")),
+            "routing_destination": routing.get("destination"),
+            "routing_policy": routing.get("policy"),
+            "routing_reason": routing.get("reason"),
+            "routing_decided_at": decided_at,
+        }
+    review = final.adjudication
+    if review is not None and source in ("human", "hybrid"):
+        values = review.get("label") or {}
+        yield {
+            "id": item["id"],
+            "source": "reviewer",
+            "annotator": None,
+            "judge": None,
+            "judge_model": None,
+            "judge_prompt_version": None,
+            "label": {key: values.get(key) for key in keys},
+            "justification": review.get("reason") or "",
+            "position_swapped": None,
+            "seconds": None,
+            "parse_failed": False,
+            "confidence": None,
+            "created_at": timestamp_text(review.get("adjudicated_at")),
             "routing_destination": routing.get("destination"),
             "routing_policy": routing.get("policy"),
             "routing_reason": routing.get("reason"),

@@ -2,7 +2,8 @@
 
 Columns: prompt, chosen, rejected — conversational (prompt a message list, chosen and rejected each one
 assistant message) when the export is, strings otherwise — then margin, preference_strength, source,
-agreement, n_labels, id, model_chosen, model_rejected.
+agreement, n_labels, id, model_chosen, model_rejected, final_source, adjudication_reason and, when asked for,
+soft_labels.
 
 A tie has no winner: its row keeps the item's order (chosen = response A, rejected = response B) with margin
 0, and goes to the "ties" split (or is dropped), never to train or test.
@@ -15,7 +16,15 @@ from collections.abc import Iterator, Mapping, Sequence
 import pyarrow as pa
 
 from annotate.exports.aggregate import FinalLabel, Label
-from annotate.exports.context import ExportContext, column, completion, prompt_type, prompt_value
+from annotate.exports.context import (
+    ExportContext,
+    column,
+    completion,
+    final_columns,
+    final_values,
+    prompt_type,
+    prompt_value,
+)
 
 NAME = "trl"
 KINDS = ("pairwise", "both")
@@ -46,6 +55,7 @@ def columns(ctx: ExportContext) -> pa.Schema:
             column("id", pa.string(), "The item's id from the import."),
             column("model_chosen", pa.string(), "The model that wrote the chosen response (empty if unknown)."),
             column("model_rejected", pa.string(), "The model that wrote the rejected response (empty if unknown)."),
+            *final_columns(ctx),
         ]
     )
 
@@ -68,4 +78,5 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
         "id": item["id"],
         "model_chosen": model_chosen,
         "model_rejected": model_rejected,
+        **final_values(final, ctx),
     }

@@ -1,6 +1,10 @@
 """Dataset exports: read a campaign's items and labels in id order, a chunk at a time, and hand them as plain
 data to annotate/exports, which aggregates, shapes and writes the files and the dataset card.
 
+Which human labels count is annotate/services/quality/labels.py's rule: every label is read with the reason
+it does not count (if any), so the export leaves it out and the card says how many were left out and why.
+Reviewers' adjudications travel with their items and are the final label where there is one.
+
 An export runs as a job. Its files are written under TANDEM_EXPORT_DIR/<campaign>-<export id>/ as
 `.partial` files renamed on success; a retried job starts the directory again (the same data and options
 give the same bytes), and `complete` is set only when every file and the card are in place.
@@ -21,8 +25,19 @@ from django.db.models.functions import Cast
 
 from annotate.exports.build import CARD_NAME, export_context, export_dataset
 from annotate.exports.options import ExportOptions
-from annotate.models import Annotation, Campaign, DatasetExport, Item, Job, RoutingDecision, StatsSnapshot
+from annotate.models import (
+    Adjudication,
+    Annotation,
+    Campaign,
+    DatasetExport,
+    Item,
+    Job,
+    RoutingDecision,
+    StatsSnapshot,
+)
 from annotate.services.jobs import JobFailed, job_create, job_handler
+from annotate.services.quality.gold import gold_accuracy
+from annotate.services.quality.labels import countable_human_labels, uncounted_reason
 
 JOB_KIND = "export"
 CARD_FILE = CARD_NAME
@@ -59,7 +74,7 @@ def export_directory(export: DatasetExport) -> Path:
 
 _LABEL_COLUMNS = (
     "item_id", "source", "annotator_id", "judge__name", "judge__model", "prompt_version", "label_text",
-    "justification", "position_swapped", "seconds", "parse_failed", "confidence", "created_at",
+    "justification", "position_swapped", "seconds", "parse_failed", "confidence", "created_at", "uncounted",
 )  # fmt: skip
 
 
@@ -73,13 +88,13 @@ def _label_rows(campaign: Campaign) -> Iterator[tuple[int, dict]]:
     with orjson: Django's JSONField converter was most of an export's time."""
     labels = (
         Annotation.objects.filter(campaign=campaign)
-        .annotate(label_text=Cast("label", TextField()))
+        .annotate(label_text=Cast("label", TextField()), uncounted=uncounted_reason(campaign=campaign))
         .order_by("item_id", "created_at", "id")
     )
     pseudonyms: dict[int, str] = {}
     for row in _stream(labels, _LABEL_COLUMNS):
         (item_id, source, annotator_id, judge_name, judge_model, prompt_version, label_text, justification,
-         position_swapped, seconds, parse_failed, confidence, created_at) = row  # fmt: skip
+         position_swapped, seconds, parse_failed, confidence, created_at, uncounted) = row  # fmt: skip
         annotator = None
         if annotator_id is not None:
             annotator = pseudonyms.get(annotator_id) or pseudonyms.setdefault(annotator_id, pseudonym(annotator_id))
@@ -100,6 +115,28 @@ def _label_rows(campaign: Campaign) -> Iterator[tuple[int, dict]]:
                 "parse_failed": parse_failed,
                 "confidence": confidence,
                 "created_at": created_at.isoformat(),
+                "uncounted": uncounted or None,
+            },
+        )
+
+
+def _adjudication_rows(campaign: Campaign) -> Iterator[tuple[int, dict]]:
+    """(item id, adjudication) in item id order; the reviewer stays out (exports name no account)."""
+    adjudications = (
+        Adjudication.objects.filter(campaign=campaign)
+        .annotate(label_text=Cast("label", TextField()))
+        .order_by("item_id")
+    )
+    for item_id, label_text, reason, revision, updated_at in _stream(
+        adjudications, ("item_id", "label_text", "reason", "revision", "updated_at")
+    ):
+        yield (
+            item_id,
+            {
+                "label": orjson.loads(label_text) if label_text else {},
+                "reason": reason,
+                "revision": revision,
+                "adjudicated_at": updated_at.isoformat(),
             },
         )
 
@@ -129,14 +166,15 @@ def _grouped(rows: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, list[dict]
 
 def items_with_labels(*, campaign: Campaign, progress=None) -> Iterator[tuple[dict, list[dict]]]:
     """(item, labels) in item id order, labels in creation order: a stable order, so the same data gives the
-    same file. Three streams (items, labels, routing decisions) read in id order and merged, inside one
-    transaction so they see the same snapshot; memory does not grow with the campaign."""
+    same file. Four streams (items, labels, routing decisions, adjudications) read in id order and merged,
+    inside one transaction so they see the same snapshot; memory does not grow with the campaign."""
     total = Item.objects.filter(campaign=campaign).count()
     items = Item.objects.filter(campaign=campaign).order_by("id").annotate(prompt_text=Cast("prompt", TextField()))
     item_columns = tuple("prompt_text" if f == "prompt" else f for f in ITEM_FIELDS)
     with transaction.atomic():
         labels, routing = _grouped(_label_rows(campaign)), _grouped(_routing_rows(campaign))
-        next_labels, next_routing = next(labels, None), next(routing, None)
+        reviews = _adjudication_rows(campaign)
+        next_labels, next_routing, next_review = next(labels, None), next(routing, None), next(reviews, None)
         for n, values in enumerate(_stream(items, item_columns), start=1):
             item = dict(zip(ITEM_FIELDS, values, strict=True))
             item_id = item["id"]
@@ -152,6 +190,11 @@ def items_with_labels(*, campaign: Campaign, progress=None) -> Iterator[tuple[di
                 if next_routing[0] == item_id:
                     item["routing"] = next_routing[1][-1]  # the latest decision
                 next_routing = next(routing, None)
+            item["adjudication"] = None
+            while next_review is not None and next_review[0] <= item_id:
+                if next_review[0] == item_id:
+                    item["adjudication"] = next_review[1]
+                next_review = next(reviews, None)
             yield item, item_labels
             if progress is not None and (n % CHUNK == 0 or n == total):
                 progress(done=n, total=total)
@@ -166,7 +209,7 @@ def _facts(campaign: Campaign) -> dict:
         .order_by("judge__name", "prompt_version")
     )
     pool = list(campaign.annotators.values_list("id", flat=True))
-    human_labels = Annotation.objects.filter(campaign=campaign, source=Annotation.Source.HUMAN)
+    human_labels = countable_human_labels(Annotation.objects.filter(campaign=campaign), campaign=campaign)
     decisions = Item.objects.filter(campaign=campaign).values("route").annotate(n=Count("id")).order_by("route")
     snapshot = StatsSnapshot.objects.filter(campaign=campaign).first()
     return {
@@ -199,7 +242,18 @@ def _facts(campaign: Campaign) -> dict:
             "decisions": {d["route"]: d["n"] for d in decisions},
         },
         "agreement_computed_at": snapshot.computed_at.isoformat() if snapshot else None,
+        "gold_accuracy": _gold_facts(campaign),
     }, (snapshot.payload["criteria"] if snapshot else {})
+
+
+def _gold_facts(campaign: Campaign) -> dict | None:
+    """Humans' and judges' gold accuracy for the card, pooled: the per-annotator rows name accounts, and a
+    dataset card names no one. None when the campaign has no gold item."""
+    gold = gold_accuracy(campaign=campaign)
+    if not gold["gold_items"]:
+        return None
+    humans = {key: value for key, value in gold["humans"].items() if key != "annotators"}
+    return {**gold, "humans": humans}
 
 
 @job_handler(JOB_KIND)
@@ -214,9 +268,11 @@ def export_build(job: Job, progress) -> dict:
     facts, agreement = _facts(campaign)
     # Message-list prompts make the export conversational (TRL's format for chat data).
     conversational = Item.objects.filter(campaign=campaign, prompt__0__role__isnull=False).exists()
+    # Dawid–Skene reads the items twice (fit, then write): progress follows the writing pass only.
+    passes = iter([None, progress] if options.aggregation == "dawid_skene" else [progress])
     try:
         result = export_dataset(
-            items_with_labels(campaign=campaign, progress=progress),
+            lambda: items_with_labels(campaign=campaign, progress=next(passes)),
             schema=campaign.label_schema,
             kind=campaign.kind,
             options=options,

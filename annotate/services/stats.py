@@ -1,5 +1,8 @@
 """A campaign's statistics: read its labels once, hand them to the pure functions in annotate/stats, store
-the snapshot. The figures per criterion are over human labels only; judges are measured against them."""
+the snapshot. The figures per criterion are over human labels only; judges are measured against them.
+
+Only the human labels that count enter (annotate/services/quality/labels.py: not an excluded annotator's,
+not too fast, not a qualification answer); the snapshot says how many were left out (`dropped_labels`)."""
 
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate import schema as label_schema
-from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
+from annotate.models import Adjudication, Annotation, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
 from annotate.services.jobs import job_create, job_handler
+from annotate.services.quality.labels import countable_human_labels, dropped_human_labels
 from annotate.stats.agreement import agreement_report, rating_matrix
-from annotate.stats.leaderboard import bradley_terry_bootstrap, win_rate_matrix
+from annotate.stats.leaderboard import bradley_terry_bootstrap, hybrid_outcomes, win_rate_matrix
 from annotate.stats.raters import judge_report, majority_by_item, rater_report
 from routing import api as routing_api
 
@@ -29,7 +33,7 @@ def _domain(key: label_schema.LabelKey) -> list[int]:
 
 def _labels(campaign: Campaign) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     humans = pd.DataFrame.from_records(
-        Annotation.objects.filter(campaign=campaign, source=Annotation.Source.HUMAN).values_list(
+        countable_human_labels(Annotation.objects.filter(campaign=campaign), campaign=campaign).values_list(
             "item_id", "annotator__username", "label", "position_swapped", "seconds"
         ),
         columns=["item", "rater", "label", "position_swapped", "seconds"],
@@ -76,7 +80,7 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
     # The top-level tables are the campaign's main criterion: `overall` when there is one.
     main = next((k for k in keys if k.name == label_schema.OVERALL), keys[0])
     human_main, annotators, judge_rows, confusion = people[main.name]
-    leaderboards: dict = {"human": [], "judge": [], "hybrid": [], "win_rates": {"models": [], "rates": []}}
+    leaderboards: dict = _no_leaderboards()
     if main.pairwise:
         leaderboards = _leaderboards(campaign, items, human_main, main, bootstrap, seed)
     return {
@@ -85,6 +89,8 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         "n_items": int(len(items)),
         "n_human_labels": int(len(humans)),
         "n_judge_labels": int(len(judges)),
+        # Human labels left out by the rule of which labels count, per reason.
+        "dropped_labels": dropped_human_labels(campaign=campaign),
         "criteria": criteria,
         "segments": segments,
         "annotators": annotators,
@@ -93,7 +99,8 @@ def campaign_stats(*, campaign: Campaign, bootstrap: int = 1000, seed: int = 0) 
         "by_criterion": {
             name: {"annotators": rows, "judges": judge_list} for name, (_, rows, judge_list, _) in people.items()
         },
-        # Final labels: the human majority where humans labelled the item, else the judges' verdict.
+        # Final labels: a reviewer's adjudication, else the human strict majority where humans labelled the
+        # item (none: undecided, left out, as the exports do), else the judges' verdict.
         "leaderboard": leaderboards["hybrid"],
         "leaderboards": leaderboards,
         # What the budget is expected to buy, measured on the calibration slice.
@@ -171,6 +178,17 @@ def _segments(items: pd.DataFrame, humans: pd.DataFrame, keys: list[label_schema
     return out
 
 
+def _no_leaderboards() -> dict:
+    return {
+        "human": [],
+        "judge": [],
+        "hybrid": [],
+        "win_rates": {"models": [], "rates": []},
+        "dropped": {"no_majority": 0},
+        "adjudicated": 0,
+    }
+
+
 def _leaderboards(
     campaign: Campaign,
     items: pd.DataFrame,
@@ -178,13 +196,13 @@ def _leaderboards(
     main: label_schema.LabelKey,
     bootstrap: int,
     seed: int,
-) -> dict[str, list[dict]]:
+) -> dict:
     """Bradley–Terry from every human label, from the judges' verdict per item, and from the final label
-    per item (human majority where there is one, else the judges'); ties count half."""
+    per item (`hybrid_outcomes`); ties count half. `dropped.no_majority`: items the hybrid board leaves out."""
     models = items.set_index("item")[["model_a", "model_b"]]
     models = models[(models["model_a"] != "") & (models["model_b"] != "")]
     if models.empty:
-        return {"human": [], "judge": [], "hybrid": [], "win_rates": {"models": [], "rates": []}}
+        return _no_leaderboards()
 
     def comparisons(outcomes: pd.Series) -> pd.DataFrame:
         joined = pd.DataFrame({"item": outcomes.index, "outcome": outcomes.to_numpy()}).join(models, on="item")
@@ -203,7 +221,15 @@ def _leaderboards(
         },
         dtype=float,
     )
-    final = majority_by_item(humans, pairwise=True).dropna().combine_first(verdicts)
+    adjudicated = pd.Series(
+        {
+            item_id: np.sign(label[main.name])
+            for item_id, label in Adjudication.objects.filter(campaign=campaign).values_list("item_id", "label")
+            if isinstance(label, dict) and label.get(main.name) is not None
+        },
+        dtype=float,
+    )
+    final, undecided = hybrid_outcomes(human_main=human_main, verdicts=verdicts, adjudicated=adjudicated)
     final_comparisons = comparisons(final)
     rates = win_rate_matrix(final_comparisons) if not final_comparisons.empty else pd.DataFrame()
     return {
@@ -215,6 +241,9 @@ def _leaderboards(
             "models": [str(m) for m in rates.index],
             "rates": [[None if pd.isna(v) else round(float(v), 4) for v in row] for row in rates.to_numpy()],
         },
+        # Items with both models named whose labels have no strict majority: on no board, as in no export.
+        "dropped": {"no_majority": int(models.index.isin(undecided).sum())},
+        "adjudicated": int(models.index.isin(adjudicated.index).sum()),
     }
 
 

@@ -58,14 +58,28 @@ def majority_vote_long(labels: pd.DataFrame, *, tie_rule: TieRule = "none") -> p
     return pd.Series(result, index=items, name="majority")
 
 
-def _majority(counts: np.ndarray, used: np.ndarray, tie_rule: TieRule) -> np.ndarray:
+def strict_majority(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The one rule for "strict majority": per row of `counts` (items × values), the value counted strictly
+    more often than every other; NaN when two or more share the top count, or when the row has no count.
+
+    Every final label Tandem derives by majority goes through it — the exports' pairwise winner, the hybrid
+    leaderboard, the human majority judges are measured against — so "no strict majority" means one thing:
+    the item is undecided.
+    """
     result = np.full(counts.shape[0], np.nan)
-    if len(used):
+    if len(values):
+        top = counts.max(axis=1)
+        single = ((counts == top[:, None]) & (top[:, None] > 0)).sum(axis=1) == 1
+        result[single] = np.asarray(values, dtype=float)[counts[single].argmax(axis=1)]
+    return result
+
+
+def _majority(counts: np.ndarray, used: np.ndarray, tie_rule: TieRule) -> np.ndarray:
+    result = strict_majority(counts, used)
+    if len(used) and tie_rule != "none":
         top = counts.max(axis=1)
         at_top = (counts == top[:, None]) & (top[:, None] > 0)
         n_top = at_top.sum(axis=1)
-        single = n_top == 1
-        result[single] = used[counts[single].argmax(axis=1)]
         tied = n_top > 1
         if tie_rule == "tie":
             result[tied] = 0.0

@@ -7,6 +7,9 @@ pairwise value works too, only its sign is used).
 Ratings are on the scale Chatbot Arena reports: P(i beats j) = 1 / (1 + 10^((R_j - R_i) / 400)), and a
 tie counts as half a win for each side. They are anchored so that their mean is 1000: only differences
 mean anything, and a model's rating moves when other models join.
+
+`hybrid_outcomes` picks the comparisons of the hybrid board: one final direction per item, by the exports'
+rule, so that an item without a strict majority is left out of both.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from annotate.stats.raters import majority_by_item
 
 SCALE = 400.0
 BASE = 10.0
@@ -269,3 +274,25 @@ def win_rate_matrix(comparisons: pd.DataFrame) -> pd.DataFrame:
     rates = np.full((n_models, n_models), np.nan)
     np.divide(won, played, out=rates, where=played > 0)
     return pd.DataFrame(rates, index=pd.Index(data.models, name="model"), columns=data.models)
+
+
+def hybrid_outcomes(
+    *, human_main: pd.DataFrame, verdicts: pd.Series, adjudicated: pd.Series
+) -> tuple[pd.Series, pd.Index]:
+    """The final direction per item for the hybrid leaderboard, and the items left undecided, as the exports
+    decide them (annotate/exports/aggregate.py, source "hybrid").
+
+    human_main: long human labels of the main pairwise aspect (item, value); verdicts: the judges' verdict
+    per item (its sign); adjudicated: a reviewer's direction per item.
+
+    A reviewer's adjudication wins; otherwise an item with human labels takes their strict majority (of
+    the signs: `majority_by_item` → `annotate.stats.aggregate.strict_majority`, the exports' rule), and one
+    without a strict majority is undecided — it does not fall back on the judges, as the hybrid export does
+    not; an item without human labels takes the judges' verdict.
+    """
+    humans = human_main[human_main["value"].notna()]
+    majority = majority_by_item(humans, pairwise=True)
+    undecided = majority.index[majority.isna()].difference(adjudicated.index)
+    final = adjudicated.combine_first(majority.dropna())
+    judged = verdicts[~verdicts.index.isin(majority.index)]
+    return final.combine_first(judged), undecided

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.access import admin_campaign
-from annotate.exports.options import FILE_TYPES, FORMATS, SOURCES, TIES, ExportOptionsError
+from annotate.exports.options import AGGREGATIONS, FILE_TYPES, FORMATS, SOURCES, TIES, ExportOptionsError
 from annotate.models import Campaign, DatasetExport, Job
 from annotate.services.exports import export_delete, export_start
 
@@ -25,7 +25,13 @@ def _context(campaign: Campaign) -> dict:
 @require_GET
 def exports_page(request, slug: str):
     campaign = admin_campaign(user=request.user, ref=slug, need="view")
-    choices = {"formats": FORMATS, "file_types": FILE_TYPES, "sources": SOURCES, "ties": TIES}
+    choices = {
+        "formats": FORMATS,
+        "file_types": FILE_TYPES,
+        "sources": SOURCES,
+        "ties": TIES,
+        "aggregations": AGGREGATIONS,
+    }
     return render(request, "annotate/exports.html", {**_context(campaign), **choices})
 
 
@@ -53,6 +59,8 @@ def export_create(request, slug: str):
             "ties": form.get("ties", "split"),
             "min_agreement": _number(form.get("min_agreement", "")),
             "test_fraction": _number(form.get("test_fraction", "")) or 0.0,
+            "aggregation": form.get("aggregation", "majority"),
+            "soft_labels": form.get("soft_labels") == "on",  # an unchecked box sends nothing
         }
         export_start(campaign=campaign, options=options, created_by=request.user)
     except ExportOptionsError as exc:  # says which option, e.g. "min_agreement: 2.0 must be a number from 0 to 1"

@@ -151,3 +151,32 @@ def test_the_exports_page_starts_lists_and_deletes_exports(campaign, client, adm
     assert download.status_code == 200  # session auth works for the page's links
     client.post(reverse("campaign-exports-delete", args=[campaign.slug, export.pk]))
     assert not DatasetExport.objects.exists()
+
+
+def test_aggregation_and_soft_labels_from_the_page_and_the_api(admin_api, campaign, client, admin_user):
+    from django.urls import reverse
+
+    client.force_login(admin_user)
+    form = {"format": "trl", "aggregation": "dawid_skene", "soft_labels": "on"}
+    client.post(reverse("campaign-exports-create", args=[campaign.slug]), form)
+    from_page = DatasetExport.objects.get()
+    assert (from_page.options["aggregation"], from_page.options["soft_labels"]) == ("dawid_skene", True)
+    client.post(reverse("campaign-exports-create", args=[campaign.slug]), {"format": "trl"})
+    assert DatasetExport.objects.order_by("-pk").first().options["soft_labels"] is False  # an unchecked box
+    page = client.get(reverse("campaign-exports", args=[campaign.slug])).content.decode()
+    assert 'name="aggregation"' in page and 'name="soft_labels"' in page and "Dawid–Skene" in page
+
+    url = f"/api/campaigns/{campaign.slug}/exports/"
+    bad = admin_api.post(url, {"format": "raw", "aggregation": "dawid_skene"}, format="json")
+    assert bad.status_code == 400 and "aggregation" in bad.json()
+    started = admin_api.post(url, {"format": "trl", "aggregation": "dawid_skene", "soft_labels": True}, format="json")
+    assert started.status_code == 202
+    export = DatasetExport.objects.get(pk=started.json()["id"])
+    job = job_run(job_id=export.job_id)
+    assert job.state == Job.State.SUCCEEDED, job.error
+    export.refresh_from_db()
+    rows = [json.loads(line) for line in (exports_service.export_directory(export) / export.files[0]["name"]).open()]
+    assert rows and all(row["final_source"] == "dawid_skene" and len(row["soft_labels"]) == 3 for row in rows)
+    assert export.job.progress_done == export.job.progress_total == 9  # the writing pass reports progress
+    card = (exports_service.export_directory(export) / "README.md").read_text()
+    assert "Pairwise winner: Dawid–Skene" in card

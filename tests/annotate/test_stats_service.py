@@ -168,6 +168,11 @@ def test_the_dashboard_shows_the_snapshot_to_admins_only(labelled, client, admin
     stats_snapshot_create(campaign=labelled, bootstrap=20)
     page = client.get(url).content.decode()
     assert "rater0" in page and "gpt-x" in page and "human majority (rows)" in page
+    overall = StatsSnapshot.objects.get(campaign=labelled).payload["criteria"]["overall"]
+    for name in ("fleiss_kappa", "cohen_kappa_mean", "gwet_ac1"):  # each interval under its figure
+        low, high = overall["ci95"][name]
+        assert f"{low:.3f} – {high:.3f}" in page, name
+    assert "Only the human labels that count" in page
     assert 'id="stats-history"' in page and "chart.umd.min.js" in page
     client.force_login(annotator)
     assert client.get(url).status_code == 403
@@ -183,3 +188,17 @@ def test_agreement_per_value_of_a_metadata_tag(labelled):
     chat = segments["domain"]["chat"]
     assert chat["n_items"] == 15 and chat["overall"]["n_items_multi"] == 15
     assert chat["overall"]["krippendorff_alpha"]["ordinal"] is not None
+
+
+def test_an_excluded_annotators_labels_leave_the_statistics(labelled):
+    from annotate.models import AnnotatorStanding
+
+    AnnotatorStanding.objects.create(campaign=labelled, annotator=UserFactory(username="rater3"), excluded=True)
+    Annotation.objects.filter(
+        campaign=labelled, annotator__username="rater2", item__in=labelled.items.all()[:5]
+    ).update(too_fast=True)
+    snapshot = campaign_stats(campaign=labelled, bootstrap=0)
+    assert snapshot["n_human_labels"] == 120 - 30 - 5
+    assert snapshot["dropped_labels"] == {"excluded_annotator": 30, "too_fast": 5, "qualification": 0}
+    assert [a["annotator"] for a in snapshot["annotators"]] == ["rater0", "rater1", "rater2"]
+    assert next(a for a in snapshot["annotators"] if a["annotator"] == "rater2")["n"] == 25

@@ -138,7 +138,8 @@ def _value(rng: random.Random, key: label_schema.LabelKey) -> int:
 
 
 def reference_direction(labels: list[dict], source: str) -> int | None:
-    """The final pairwise direction computed the slow, obvious way: a check on the vectorised one."""
+    """The final pairwise direction computed the slow, obvious way: a check on the vectorised one. None without
+    votes, and None when two directions share the top count (no strict majority: undecided)."""
     ok = [label for label in labels if not label["parse_failed"] and label["label"]]
     humans = [label for label in ok if label["source"] == "human"]
     if source == "human" or (source == "hybrid" and humans):
@@ -150,5 +151,5 @@ def reference_direction(labels: list[dict], source: str) -> int | None:
         return None
     ranked = Counter(signs).most_common()
     if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        return 0
+        return None
     return ranked[0][0]

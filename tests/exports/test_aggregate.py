@@ -30,13 +30,14 @@ def test_majority_direction_strength_on_the_winning_side_and_agreement():
     assert got.n_votes == 3 and got.source == "human"
 
 
-def test_no_strict_majority_of_directions_is_a_tie():
-    split = final(votes(-2, 3))
-    assert (split.direction, split.preference_strength, split.agreement) == (0, 0.0, 0.0)
-    three_ways = final(votes(-1, 0, 1))
-    assert (three_ways.direction, three_ways.agreement) == (0, pytest.approx(1 / 3))
-    said_tie = final(votes(0, 0, 2))
-    assert (said_tie.direction, said_tie.preference_strength) == (0, 0.0)
+def test_no_strict_majority_of_directions_is_undecided_not_a_tie():
+    for split in (final(votes(-2, 3)), final(votes(-1, 0, 1)), final(votes(0, 1))):
+        assert (split.direction, split.preference_strength, split.agreement) == (None, None, None)
+        assert split.undecided and split.final_source is None
+    said_tie = final(votes(0, 0, 2))  # a strict majority for "tie" is a tie
+    assert (said_tie.direction, said_tie.preference_strength, said_tie.undecided) == (0, 0.0, False)
+    assert said_tie.final_source == "majority"
+    assert not final([judge("i", None)], "judge").undecided  # no vote at all is not undecided: no labels
 
 
 def test_sources_hybrid_prefers_humans_and_judges_never_count_parse_failures():
@@ -92,9 +93,50 @@ def test_laws_against_a_slow_reference(raw, source):
     assert got.direction == reference_direction(labels, source)
     if got.direction is None:
         assert got.preference_strength is None and got.agreement is None
+        assert got.undecided == (got.n_votes > 0)
         return
     assert 0.0 <= got.agreement <= 1.0
     assert -3 <= got.preference_strength <= 3
     # The strength's sign is the winner's (0 for a tie), and the counted labels are one source's.
     assert (got.preference_strength > 0) - (got.preference_strength < 0) == got.direction
     assert {label["source"] for label in got.labels} == {got.source}
+
+
+def test_an_adjudication_is_the_final_label_and_the_labels_still_measure_agreement():
+    labels = votes(-1, 1, 0)  # no strict majority: undecided without the review
+    review = {"label": {"overall": 2}, "reason": "B cites the source.", "revision": 1, "adjudicated_at": None}
+    got = aggregate_item(labels, schema=PAIRWISE, kind="pairwise", source="human", adjudication=review)
+    assert (got.direction, got.preference_strength, got.undecided) == (1, 2.0, False)
+    assert got.final_source == "adjudicated" and got.adjudication == review
+    assert got.agreement == pytest.approx(1 / 3) and got.n_votes == 3
+    # With nothing counted, the reviewer's label still stands (no agreement to measure).
+    alone = aggregate_item([], schema=PAIRWISE, kind="pairwise", source="human", adjudication=review)
+    assert (alone.direction, alone.agreement, alone.final_source) == (1, None, "adjudicated")
+
+
+def test_an_adjudication_gives_the_rubric_scores_it_names():
+    labels = [human("i", "a", {"helpfulness": 1, "correctness": 2}), human("i", "b", {"helpfulness": 3})]
+    review = {"label": {"helpfulness": 4}, "reason": "Complete.", "revision": 2, "adjudicated_at": None}
+    got = aggregate_item(labels, schema=RUBRIC, kind="rubric", source="human", adjudication=review)
+    assert got.scores["helpfulness"] == 4.0 and got.scores["correctness"] == 2.0
+    assert got.final_source == "adjudicated"
+    assert final(labels, "human", RUBRIC, "rubric").final_source == "mean"
+
+
+def test_soft_labels_are_the_vote_shares_over_the_whole_scale():
+    got = final(votes(-3, -3, 1, 2))
+    assert got.soft_labels == (0.5, 0.0, 0.0, 0.0, 0.25, 0.25, 0.0)  # -3 … 3
+    assert final([judge("i", None)], "judge").soft_labels is None
+
+
+def test_dawid_skene_takes_the_models_winner():
+    labels = votes(-1, -1, 1)
+    got = aggregate_item(labels, schema=PAIRWISE, kind="pairwise", source="human", aggregation="dawid_skene", winner=1)
+    assert (got.direction, got.final_source, got.preference_strength) == (1, "dawid_skene", 1.0)
+    assert got.agreement == pytest.approx(1 / 3)
+    tied = aggregate_item(
+        labels, schema=PAIRWISE, kind="pairwise", source="human", aggregation="dawid_skene", winner=float("nan")
+    )
+    assert tied.undecided and tied.direction is None  # the model's top posteriors tie: undecided too
+    with pytest.raises(ValueError, match="winner for every item"):
+        aggregate_items([labels], schema=PAIRWISE, kind="pairwise", source="human", aggregation="dawid_skene")

@@ -157,3 +157,41 @@ def test_card_states_provenance_conventions_and_agreement(exported):
     row = next(line for line in agreement.splitlines() if line.startswith("| overall |"))
     assert "[" in row and "(ordinal)" in row  # the interval is shown next to alpha
     assert result["splits"]["train"]["sha256"] in text
+
+
+@pytest.mark.parametrize("file_type", FILE_TYPES)
+@pytest.mark.parametrize("fmt", ["trl", "helpsteer2-preference"])
+def test_quality_columns_load_with_datasets(tmp_path, fmt, file_type):
+    """Dawid–Skene winners, soft labels and adjudicated rows keep one schema in every file type."""
+    datasets.disable_progress_bars()
+    schema, pairs = campaign(40, seed=5)
+    for n in range(0, 40, 7):  # some items adjudicated, the others not: both kinds of rows in one file
+        it, labels = pairs[n]
+        review = {
+            "label": {"overall": 1},
+            "reason": f"reason {n}",
+            "revision": 1,
+            "adjudicated_at": it["routing"]["decided_at"],
+        }
+        pairs[n] = ({**it, "adjudication": review}, labels)
+    options = ExportOptions(format=fmt, file_type=file_type, aggregation="dawid_skene", soft_labels=True)
+    result = export_dataset(
+        lambda: iter(pairs), schema=schema, kind="pairwise", options=options, directory=tmp_path, stem="q",
+        conversational=True,
+    )  # fmt: skip
+    expected: dict[str, list] = {}
+    for split, row in export_rows(pairs, schema=schema, kind="pairwise", options=options, conversational=True):
+        expected.setdefault(split, []).append(row)
+    columns = export_columns(schema=schema, kind="pairwise", options=options, conversational=True)
+    assert {"final_source", "adjudication_reason", "soft_labels"} <= set(columns.names)
+    assert result["aggregation"]["method"] == "dawid_skene" and result["counts"]["final_sources"]["adjudicated"]
+    loaded = load(tmp_path, result, file_type, tmp_path / "cache")
+    for split, rows in expected.items():
+        got = loaded[split].to_list()
+        if file_type == "csv":
+            got = [{c.name: from_csv(row[c.name], c.type) for c in columns} for row in got]
+            rows = [{c.name: None if row[c.name] == "" else row[c.name] for c in columns} for row in rows]
+        assert got == rows, split
+        assert all(abs(sum(row["soft_labels"]) - 1) < 1e-9 for row in got)
+    card = (tmp_path / "README.md").read_text()
+    assert "Pairwise winner: Dawid–Skene" in card and "Adjudicated items:" in card

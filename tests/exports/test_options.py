@@ -55,3 +55,32 @@ def test_from_dict_refuses_unknown_keys_and_round_trips_to_dict():
     assert ExportOptions.from_dict(options.to_dict()) == options
     assert hash(options) == hash(ExportOptions.from_dict(options.to_dict()))
     assert ExportOptions().to_dict()["metadata"] == {}
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"aggregation": "mean"}, "aggregation"),
+        ({"soft_labels": "yes"}, "soft_labels"),
+        ({"soft_labels": 1}, "soft_labels"),
+    ],
+)
+def test_aggregation_and_soft_labels_are_checked(given, field):
+    with pytest.raises(ExportOptionsError) as caught:
+        ExportOptions(**given)
+    assert caught.value.field == field
+
+
+def test_aggregation_and_soft_labels_need_a_pairwise_winner():
+    from annotate import schema as label_schema
+    from annotate.exports import export_columns
+
+    schema = label_schema.preset("helpsteer2")
+    for given, field in (({"aggregation": "dawid_skene"}, "aggregation"), ({"soft_labels": True}, "soft_labels")):
+        for fmt in ("ratings", "raw"):
+            with pytest.raises(ExportOptionsError, match="pairwise winner") as caught:
+                export_columns(schema=schema, kind="rubric", options=ExportOptions(format=fmt, **given))
+            assert caught.value.field == field
+    options = ExportOptions(aggregation="dawid_skene", soft_labels=True)
+    assert ExportOptions.from_dict(options.to_dict()) == options
+    assert ExportOptions.from_dict({"format": "trl"}).aggregation == "majority"  # stored exports predate it

@@ -1,7 +1,9 @@
 """Rows of each format from plain items and labels: winners, conversational prompts, ties, filters, splits."""
 
 import itertools
+import random
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -71,22 +73,26 @@ def test_conversational_prompts_and_string_prompts():
     assert rows(pairs[1:])[0][1]["prompt"] == "Plain?"
 
 
-def test_ties_go_to_their_own_split_or_are_dropped():
+def test_ties_go_to_their_own_split_or_are_dropped_and_undecided_items_never_export():
     pairs = [
-        (item("tie"), [human("tie", "a", {"overall": 1}), human("tie", "b", {"overall": -1})]),
+        (item("tie"), [human("tie", "a", {"overall": 0}), human("tie", "b", {"overall": 0})]),
+        (item("split"), [human("split", "a", {"overall": 1}), human("split", "b", {"overall": -1})]),
         (item("win"), [human("win", "a", {"overall": 3})]),
     ]
     for fmt in ("trl", "helpsteer2-preference"):
-        split = rows(pairs, format=fmt, ties="split")
+        counts = ExportCounts()
+        split = rows(pairs, format=fmt, ties="split", counts=counts)
         assert [(s, r["id"]) for s, r in split] == [("ties", "tie"), ("train", "win")]
         assert split[0][1]["preference_strength"] == 0.0
+        # Labels split 1–1 between A and B: no strict majority, so no winner and no tie either.
+        assert counts.dropped["no_majority"] == 1 and counts.ties == 1
         counts = ExportCounts()
         assert [r["id"] for _, r in rows(pairs, format=fmt, ties="drop", counts=counts)] == ["win"]
-        assert counts.dropped["ties"] == 1
+        assert (counts.dropped["ties"], counts.dropped["no_majority"]) == (1, 1)
     trl_tie = rows(pairs, format="trl")[0][1]
     assert (trl_tie["chosen"], trl_tie["margin"]) == ("Hi!", 0.0)  # a tie keeps the item's A/B order
-    # raw rows are labels, not winners: the ties option does not apply to them.
-    assert {s for s, _ in rows(pairs, format="raw", ties="drop")} == {"train"}
+    # raw rows are labels, not winners: the ties option does not apply to them, nor does a missing majority.
+    assert [r["id"] for s, r in rows(pairs, format="raw", ties="drop")] == ["tie", "tie", "split", "split", "win"]
 
 
 def test_min_agreement_drops_contested_items():
@@ -221,3 +227,94 @@ def test_rows_stream_without_reading_everything_first():
 
     stream = export_rows(endless(), schema=PAIRWISE, kind="pairwise", options=ExportOptions())
     assert [row["id"] for _, row in itertools.islice(stream, 3)] == ["i0", "i1", "i2"]
+
+
+def review(label: dict, reason: str = "B cites the source; A invents one.", day: int = 0) -> dict:
+    from . import EPOCH
+
+    return {
+        "label": label,
+        "reason": reason,
+        "revision": 1,
+        "adjudicated_at": (EPOCH + timedelta(days=day)).isoformat(),
+    }
+
+
+def test_an_adjudicated_item_exports_the_reviewers_label_with_its_reason():
+    contested = [human("c", x, {"overall": v}) for x, v in zip("abc", (-1, 1, 0), strict=True)]
+    pairs = [
+        ({**item("c"), "adjudication": review({"overall": 2})}, contested),
+        (item("plain"), [human("plain", "a", {"overall": -1})]),
+    ]
+    counts = ExportCounts()
+    got = dict((r["id"], r) for _, r in rows(pairs, format="trl", counts=counts, min_agreement=0.9))
+    row = got["c"]
+    assert (row["chosen"], row["preference_strength"], row["final_source"]) == ("Hello there.", 2.0, "adjudicated")
+    assert row["adjudication_reason"] == "B cites the source; A invents one." and row["agreement"] == pytest.approx(
+        1 / 3
+    )
+    assert got["plain"]["final_source"] == "majority" and got["plain"]["adjudication_reason"] == ""
+    assert counts.final_sources == {"adjudicated": 1, "majority": 1} and not counts.dropped  # min_agreement spares it
+    (_, hs2), _ = rows(pairs, format="helpsteer2-preference")
+    assert (hs2["preference_strength"], hs2["final_source"], len(hs2["individual_preference"])) == (
+        2.0,
+        "adjudicated",
+        3,
+    )
+    raw_rows = [r for _, r in rows(pairs, format="raw") if r["id"] == "c"]
+    assert [r["source"] for r in raw_rows] == ["human", "human", "human", "reviewer"]
+    assert raw_rows[-1]["label"]["overall"] == 2 and raw_rows[-1]["annotator"] is None
+    assert raw_rows[-1]["justification"] == "B cites the source; A invents one."
+    assert all(r["source"] != "reviewer" for _, r in rows(pairs, format="raw", source="judge"))
+    # A review made outside the date range counts no more than a label made there.
+    late = [({**item("c"), "adjudication": review({"overall": 2}, day=30)}, contested)]
+    counts = ExportCounts()
+    assert rows(late, format="trl", counts=counts, created_to="2025-03-10") == []
+    assert counts.dropped["no_majority"] == 1
+
+
+def test_labels_that_do_not_count_are_left_out_and_counted():
+    pairs = [
+        (
+            item("x"),
+            [
+                human("x", "a", {"overall": -1}),
+                {**human("x", "excluded", {"overall": 1}), "uncounted": "excluded_annotator"},
+                {**human("x", "fast", {"overall": 1}), "uncounted": "too_fast"},
+                {**human("x", "trainee", {"overall": 1}), "uncounted": "qualification"},
+            ],
+        )
+    ]
+    for fmt in ("trl", "raw"):
+        counts = ExportCounts()
+        got = rows(pairs, format=fmt, counts=counts)
+        assert [r.get("annotator", "a") for _, r in got] == ["a"]
+        assert counts.dropped == {"excluded_annotator": 1, "too_fast": 1, "qualification": 1}
+    assert rows(pairs, format="trl")[0][1]["n_labels"] == 1
+
+
+def test_dawid_skene_outvotes_planted_always_a_annotators():
+    rng = random.Random(4)
+    pairs, truth = [], {}
+    for i in range(200):
+        truth[f"i{i}"] = t = rng.choice([-1, 1])
+        labels = [human(f"i{i}", f"good-{g}", {"overall": t if rng.random() < 0.85 else -t}) for g in range(2)]
+        labels += [human(f"i{i}", f"always-a-{s}", {"overall": -1}) for s in range(3)]
+        pairs.append((item(f"i{i}"), labels))
+    accuracy = {}
+    for aggregation in ("majority", "dawid_skene"):
+        got = rows(pairs, schema=label_schema.preset("simple-pairwise"), format="trl", aggregation=aggregation)
+        assert {r["final_source"] for _, r in got} == {aggregation}
+        accuracy[aggregation] = (
+            sum((1 if r["chosen"] == "Hello there." else -1) == truth[r["id"]] for _, r in got) / 200
+        )
+    assert accuracy["majority"] < 0.6 < 0.75 < accuracy["dawid_skene"]
+    with pytest.raises(ValueError, match="reads the data twice"):
+        rows(iter(pairs), format="trl", aggregation="dawid_skene")
+
+
+def test_soft_labels_column_when_asked_for():
+    pairs = [(item("x"), [human("x", "a", {"overall": -3}), human("x", "b", {"overall": -1})])]
+    (_, row) = rows(pairs, format="trl", soft_labels=True)[0]
+    assert row["soft_labels"] == [0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
+    assert "soft_labels" not in rows(pairs, format="trl")[0][1]

@@ -5,7 +5,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from annotate.stats.leaderboard import bradley_terry, bradley_terry_bootstrap, win_rate_matrix
+from annotate import schema as label_schema
+from annotate.exports.aggregate import aggregate_items
+from annotate.stats.leaderboard import bradley_terry, bradley_terry_bootstrap, hybrid_outcomes, win_rate_matrix
+from tests.exports import human, judge
 
 
 def tournament(seed: int, ratings: dict[str, float], n: int = 4000, tie_rate: float = 0.1) -> pd.DataFrame:
@@ -150,3 +153,28 @@ def test_win_rate_matrix():
         pd.DataFrame({"model_a": ["p", "p", "q"], "model_b": ["q", "q", "p"], "outcome": [-1, 0, 1]})
     )
     assert skewed.loc["p", "q"] == pytest.approx(2.5 / 3) and skewed.loc["q", "p"] == pytest.approx(0.5 / 3)
+
+
+def test_hybrid_outcomes_decide_as_the_exports_do():
+    """One rule for "no strict majority": the hybrid board and the hybrid export keep and drop the same items."""
+    rng = np.random.default_rng(7)
+    schema = label_schema.schema_validate(label_schema.preset("helpsteer2-preference"), "pairwise")
+    batch, long, verdicts = [], [], {}
+    for i in range(300):
+        values = rng.integers(-3, 4, rng.integers(0, 5)).tolist()
+        labels = [human(i, f"a{n}", {"overall": v}) for n, v in enumerate(values)]
+        long += [(i, v) for v in values]
+        if not values or rng.random() < 0.5:
+            verdict = int(rng.integers(-1, 2))
+            labels.append(judge(i, {"overall": verdict}))  # one judge: its label is the verdict
+            verdicts[i] = float(verdict)
+        batch.append(labels)
+    adjudicated = pd.Series({i: 1.0 for i in range(0, 300, 25)}, dtype=float)
+    reviews = [{"label": {"overall": 1}} if i in adjudicated.index else None for i in range(300)]
+    finals = aggregate_items(batch, schema=schema, kind="pairwise", source="hybrid", adjudications=reviews)
+    outcomes, undecided = hybrid_outcomes(
+        human_main=pd.DataFrame(long, columns=["item", "value"]), verdicts=pd.Series(verdicts), adjudicated=adjudicated
+    )
+    assert set(undecided) == {i for i, final in enumerate(finals) if final.undecided} != set()
+    exported = {i: final.direction for i, final in enumerate(finals) if final.direction is not None}
+    assert outcomes.astype(int).to_dict() == exported
