@@ -396,6 +396,34 @@ def export_write(
     }
 
 
+def export_winners(
+    items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]]
+    | Callable[[], Iterable[tuple[Mapping[str, Any], Sequence[Label]]]],
+    *,
+    schema: dict,
+    kind: str,
+    options: ExportOptions,
+) -> tuple[Iterable[tuple[Mapping[str, Any], Sequence[Label]]], Any]:
+    """The pairs to write and the Dawid–Skene winners (None under majority), for `export_rows`.
+
+    Dawid–Skene fits on every item before the first row is written: a callable is read twice (streamed
+    twice), anything else is held in memory once.
+    """
+    read = items_with_labels if callable(items_with_labels) else None
+    pairs = read() if read is not None else items_with_labels
+    if options.aggregation != "dawid_skene":
+        return pairs, None
+    if read is None and not isinstance(pairs, Sequence):
+        pairs = list(pairs)
+    winners = dawid_skene_winners(pairs, schema=schema, kind=kind, options=options)
+    return (read() if read is not None else pairs), winners
+
+
+def aggregation_summary(winners) -> dict[str, Any]:
+    """What the card and the result say about the aggregation: the Dawid–Skene fit, or majority."""
+    return winners.to_dict() if winners is not None else {"method": "majority"}
+
+
 def export_dataset(
     items_with_labels: Iterable[tuple[Mapping[str, Any], Sequence[Label]]]
     | Callable[[], Iterable[tuple[Mapping[str, Any], Sequence[Label]]]],
@@ -420,15 +448,7 @@ def export_dataset(
     """
     columns = export_columns(schema=schema, kind=kind, options=options, conversational=conversational)
     counts = ExportCounts()
-    read = items_with_labels if callable(items_with_labels) else None
-    pairs = read() if read is not None else items_with_labels
-    winners = None
-    if options.aggregation == "dawid_skene":
-        if read is None and not isinstance(pairs, Sequence):
-            pairs = list(pairs)
-        winners = dawid_skene_winners(pairs, schema=schema, kind=kind, options=options)
-        if read is not None:
-            pairs = read()
+    pairs, winners = export_winners(items_with_labels, schema=schema, kind=kind, options=options)
     rows = export_rows(
         pairs,
         winners=winners,
@@ -443,7 +463,7 @@ def export_dataset(
         rows, directory=directory, stem=stem, options=options, columns=columns, row_group_size=row_group_size
     )
     result["counts"] = counts.to_dict()
-    result["aggregation"] = winners.to_dict() if winners is not None else {"method": "majority"}
+    result["aggregation"] = aggregation_summary(winners)
     text = dataset_card(
         facts=facts or {},
         schema=label_schema.schema_validate(schema, kind),

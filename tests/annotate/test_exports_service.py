@@ -7,7 +7,7 @@ import hashlib
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from annotate.models import Annotation, DatasetExport, Job
 from annotate.services import exports as exports_service
@@ -123,6 +123,21 @@ def test_the_export_command_writes_file_and_card(campaign, tmp_path, capsys):
     card = (tmp_path / "out" / "prefs.README.md").read_text()
     assert "prefs.parquet" in card
     assert not list((tmp_path / "out").glob(".tandem-export-*"))
+
+
+def test_the_export_command_aggregates_by_dawid_skene_with_soft_labels(campaign, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "ds.parquet"
+    call_command("export", campaign.slug, "--format", "trl", "--out", str(out), "--aggregation", "dawid_skene",
+                 "--soft-labels")  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["aggregation"]["method"] in ("dawid_skene", "majority")  # majority: too few raters to fit
+    assert "soft_labels" in pq.read_schema(out).names
+    assert "Dawid" in (tmp_path / "ds.README.md").read_text()
+    with pytest.raises(CommandError, match="aggregation"):
+        call_command("export", campaign.slug, "--format", "raw", "--out", str(tmp_path / "r.jsonl"),
+                     "--aggregation", "dawid_skene")  # fmt: skip
 
 
 def test_the_exports_page_starts_lists_and_deletes_exports(campaign, client, admin_user, annotator):

@@ -7,9 +7,16 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.exports.build import ExportCounts, export_columns, export_rows, export_write
+from annotate.exports.build import (
+    ExportCounts,
+    aggregation_summary,
+    export_columns,
+    export_rows,
+    export_winners,
+    export_write,
+)
 from annotate.exports.card import dataset_card
-from annotate.exports.options import FORMATS, SOURCES, TIES, ExportOptions, ExportOptionsError
+from annotate.exports.options import AGGREGATIONS, FORMATS, SOURCES, TIES, ExportOptions, ExportOptionsError
 from annotate.models import Campaign, Item
 from annotate.services.campaigns import campaign_get
 from annotate.services.exports import _facts, items_with_labels
@@ -31,6 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--min-agreement", type=float)
         parser.add_argument("--ties", choices=TIES, default="split")
         parser.add_argument("--test-fraction", type=float, default=0.0)
+        parser.add_argument(
+            "--aggregation", choices=AGGREGATIONS, default="majority", help="how the final pairwise label is decided"
+        )
+        parser.add_argument(
+            "--soft-labels", action="store_true", help="add the counted labels' vote distribution as a column"
+        )
         parser.add_argument("--metadata", action="append", default=[], help="key=value: keep matching items")
         parser.add_argument("--from", dest="created_from", help="labels created at or after (ISO date/time)")
         parser.add_argument("--to", dest="created_to", help="labels created before (ISO date/time)")
@@ -55,18 +68,29 @@ class Command(BaseCommand):
                 format=opts["format"], file_type=file_type, source=opts["source"],
                 min_agreement=opts["min_agreement"], ties=opts["ties"], test_fraction=opts["test_fraction"],
                 metadata=metadata, created_from=opts["created_from"], created_to=opts["created_to"],
+                aggregation=opts["aggregation"], soft_labels=opts["soft_labels"],
             )  # fmt: skip
         except ExportOptionsError as exc:
             raise CommandError(f"--{str(exc).replace('_', '-')}") from exc
         out.parent.mkdir(parents=True, exist_ok=True)
         facts, agreement = _facts(campaign)
         conversational = Item.objects.filter(campaign=campaign, prompt__0__role__isnull=False).exists()
-        columns = export_columns(
-            schema=campaign.label_schema, kind=campaign.kind, options=options, conversational=conversational
-        )
+        try:
+            columns = export_columns(
+                schema=campaign.label_schema, kind=campaign.kind, options=options, conversational=conversational
+            )
+        except ExportOptionsError as exc:
+            raise CommandError(f"--{str(exc).replace('_', '-')}") from exc
         counts = ExportCounts()
+        try:
+            pairs, winners = export_winners(
+                lambda: items_with_labels(campaign=campaign), schema=campaign.label_schema, kind=campaign.kind,
+                options=options,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         rows = export_rows(
-            items_with_labels(campaign=campaign), schema=campaign.label_schema, kind=campaign.kind, options=options,
+            pairs, winners=winners, schema=campaign.label_schema, kind=campaign.kind, options=options,
             conversational=conversational, counts=counts,
         )  # fmt: skip
         # Written in a scratch directory beside the target, then moved into place file by file: the train
@@ -74,6 +98,7 @@ class Command(BaseCommand):
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=".tandem-export-") as scratch:
             result = export_write(rows, directory=scratch, stem=out.stem, options=options, columns=columns)
             result["counts"] = counts.to_dict()
+            result["aggregation"] = aggregation_summary(winners)
             files = []
             for split, info in result["splits"].items():
                 target = out if split == "train" else out.with_name(f"{out.stem}.{split}{out.suffix}")
@@ -86,4 +111,8 @@ class Command(BaseCommand):
                 result=result, agreement=agreement,
             )  # fmt: skip
             card.write_text(text, encoding="utf-8")
-        self.stdout.write(json.dumps({"files": files, "card": str(card), "counts": result["counts"]}))
+        self.stdout.write(
+            json.dumps(
+                {"files": files, "card": str(card), "counts": result["counts"], "aggregation": result["aggregation"]}
+            )
+        )
