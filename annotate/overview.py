@@ -32,7 +32,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
-    IntegerField,
     Max,
     OuterRef,
     Q,
@@ -46,7 +45,7 @@ from django.utils import timezone
 
 from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotatorStanding, Assignment, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
-from annotate.services.assignments import campaign_totals
+from annotate.services.assignments import campaign_totals, target_expression
 from annotate.stats.aggregate import soft_labels
 from routing import api as routing_api
 
@@ -106,13 +105,9 @@ def campaign_quality(*, campaign: Campaign, now: datetime | None = None) -> dict
 
 
 def _human_state(campaign: Campaign) -> Case:
-    """A human-labelled item's state as SQL: its human labels against its target, as `campaign_totals`
-    counts it (`label_target` when lowered below the overlap, else the overlap)."""
-    target = Case(
-        When(label_target__isnull=False, label_target__lt=campaign.overlap, then=F("label_target")),
-        default=Value(campaign.overlap),
-        output_field=IntegerField(),
-    )
+    """A human-labelled item's state as SQL: its human labels against its target, the engine's own rule
+    (`assignments.target_expression`: a lowered target, the overlap, and dynamic overlap's extra labels)."""
+    target = target_expression(campaign)
     return Case(
         When(human_label_count__gte=target, then=Value(COMPLETE)),
         When(human_label_count__gt=0, then=Value(IN_PROGRESS)),

@@ -214,6 +214,15 @@ def test_items_by_route_and_state(built):
     assert table["totals"]["total"] == 11
 
 
+def test_an_item_waiting_for_dynamic_overlap_s_extra_label_is_in_progress(built):
+    campaign = built["campaign"]
+    campaign.overlap_max = 3
+    campaign.save(update_fields=["overlap_max"])
+    Item.objects.filter(pk=built["items"]["h2"].pk).update(extra_labels=1)  # split: another label asked for
+    rows = {row["route"]: row for row in overview.items_by_route_and_state(campaign=campaign)["routes"]}
+    assert (rows["human"]["in_progress"], rows["human"]["complete"]) == (2, 1)
+
+
 def test_the_human_budget_against_the_plan(built):
     campaign = built["campaign"]
     budget = overview.human_budget(campaign=campaign, now=timezone.now())
