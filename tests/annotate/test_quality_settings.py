@@ -175,6 +175,13 @@ def test_the_form_shows_each_error_at_its_field(client):
     assert not Campaign.objects.filter(name="Checked").exists()
 
 
+def test_the_live_check_shows_quality_errors_as_you_type(client):
+    client.force_login(UserFactory(is_staff=True))
+    html = client.post("/campaigns/preview/", {**FORM, "overlap_max": "2"}).content.decode()
+    assert 'id="error-overlap_max" role="alert" hx-swap-oob="true">overlap_max: 2 is below the overlap (3)' in html
+    assert 'id="error-qualification_threshold" role="alert" hx-swap-oob="true"></p>' in html  # cleared when fine
+
+
 def test_the_settings_page_shows_and_changes_them(client):
     owner = UserFactory(is_staff=True)
     campaign = campaign_create(name="Q", kind="pairwise", preset="simple-pairwise", overlap=3, created_by=owner, **GOOD)
