@@ -420,6 +420,11 @@ def campaign_update(*, campaign: Campaign, **values) -> Campaign:
             changed.append("guidelines_version")
         if changed:
             current.save(update_fields=[*changed, "updated_at"])
+        if "judge_gold_threshold" in changed:
+            from routing.api import routing_changed  # routing builds on annotate's services
+
+            # The gold gate decides which items may go to the judges alone: route again under the new one.
+            routing_changed(campaign=current)
     return current
 
 

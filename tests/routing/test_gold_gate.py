@@ -202,3 +202,14 @@ def test_a_gold_run_asks_for_a_routing_pass_that_applies_the_new_scores():
     assert queued.count() == 1
     summary = route_campaign(campaign=campaign, start_judges=False)
     assert summary["gold_gate"]["allowed"] is True and "scored 100% on gold" in summary["gold_gate"]["reason"]
+
+
+def test_a_new_gold_threshold_asks_for_a_routing_pass():
+    from annotate.services.campaigns import campaign_update
+
+    campaign, judge, _ = judged_campaign(n=10, policy=Campaign.RoutingPolicy.ALL_LLM, budget=0.25)
+    Job.objects.filter(campaign=campaign, kind=JOB_KIND).delete()
+    campaign_update(campaign=campaign, name="Renamed")  # routing depends on nothing that changed
+    assert not Job.objects.filter(campaign=campaign, kind=JOB_KIND).exists()
+    campaign_update(campaign=campaign, judge_gold_threshold=0.8)
+    assert Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).count() == 1
