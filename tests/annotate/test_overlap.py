@@ -125,6 +125,17 @@ def test_a_dispute_settled_by_the_extra_label_stops_there():
     assert isinstance(next_assignment_for(annotator=users[3], campaign=campaign), NoWork)
 
 
+def test_a_label_that_does_not_count_does_not_dispute_an_item():
+    from annotate.models import AnnotatorStanding
+
+    campaign = make_campaign(overlap=2, overlap_max=3)
+    users = UserFactory.create_batch(2)
+    AnnotatorStanding.objects.create(campaign=campaign, annotator=users[0], excluded=True)
+    label_once(campaign, users[0], -1)  # excluded: statistics and exports never see it
+    label_once(campaign, users[1], 1)
+    assert item(campaign).extra_labels == 0
+
+
 def test_dynamic_overlap_off_changes_nothing():
     campaign = make_campaign(overlap=2, overlap_max=None)
     users = UserFactory.create_batch(3)

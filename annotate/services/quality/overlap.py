@@ -19,15 +19,17 @@ from collections import defaultdict
 from django.db import transaction
 
 from annotate.models import Annotation, Campaign, Item, JudgeVerdict
+from annotate.services.quality.labels import countable_human_labels
 from annotate.stats.consensus import label_consensus, verdict_differs
 
 RECHECK_CHUNK = 500
 HUMAN_ROUTES = (Item.Route.HUMAN, Item.Route.BOTH)
 
 
-def _labels_of(item_ids: list[int]) -> dict[int, list[dict]]:
+def _labels_of(item_ids: list[int], campaign: Campaign) -> dict[int, list[dict]]:
+    """The labels that count (quality/labels.py): a dispute is judged on what statistics and exports will see."""
     labels: dict[int, list[dict]] = defaultdict(list)
-    rows = Annotation.objects.filter(item_id__in=item_ids, source=Annotation.Source.HUMAN).order_by("id")
+    rows = countable_human_labels(Annotation.objects.filter(item_id__in=item_ids), campaign=campaign).order_by("id")
     for item_id, label in rows.values_list("item_id", "label"):
         if label:
             labels[item_id].append(label)
@@ -81,7 +83,7 @@ def after_label(*, item_id: int, campaign: Campaign) -> None:
     if campaign.overlap_max is None:
         return
     item = Item.objects.select_for_update().get(pk=item_id)
-    _decide(item, campaign, _labels_of([item_id]).get(item_id, []), _verdicts_of([item_id]).get(item_id))
+    _decide(item, campaign, _labels_of([item_id], campaign).get(item_id, []), _verdicts_of([item_id]).get(item_id))
 
 
 def items_recheck(*, campaign: Campaign, item_ids: list[int]) -> dict[str, int]:
@@ -114,7 +116,7 @@ def items_recheck(*, campaign: Campaign, item_ids: list[int]) -> dict[str, int]:
             if not items:
                 continue
             found = [item.pk for item in items]
-            labels, verdicts = _labels_of(found), _verdicts_of(found)
+            labels, verdicts = _labels_of(found, campaign), _verdicts_of(found)
             for item in items:
                 outcome = _decide(item, campaign, labels.get(item.pk, []), verdicts.get(item.pk))
                 if outcome:
