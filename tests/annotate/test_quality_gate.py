@@ -369,6 +369,8 @@ def test_the_page_walks_a_qualification_round_with_feedback(client):
     assert 'data-hold="1"' in body and "not the expected answer" in body
     assert "A answers <strong>the question</strong>." in body, "the explanation is rendered as Markdown"
     assert ("B (right) is better" if first.position_swapped else "A (left) is better") in body
+    # The explanation's A and B are the item's own: when they were shown swapped, the page says so.
+    assert ("its A was on the right" in body) == bool(first.position_swapped)
     assert "gate-next" in body and "gate-decision" not in body
     fragment = client.get(f"/c/{campaign.slug}/annotate/item/").content.decode()
     assert "check item 2 of 2" in fragment

@@ -282,6 +282,7 @@ class QualificationResult:
     correct: bool | None = None
     checks: list[AnswerCheck] = field(default_factory=list)
     explanation: str = ""
+    swapped: bool = False  # shown with B on the left: an explanation's "A" is on the right
 
 
 def qualification_result(*, annotation: Annotation) -> QualificationResult | None:
@@ -315,6 +316,7 @@ def qualification_result(*, annotation: Annotation) -> QualificationResult | Non
         correct=annotation.gold_correct,
         checks=_answer_checks(annotation=annotation, gold=item.gold_label or {}, campaign=campaign),
         explanation=item.gold_explanation,
+        swapped=bool(annotation.position_swapped),
     )
 
 
