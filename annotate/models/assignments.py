@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Assignment(models.Model):
@@ -29,7 +30,7 @@ class Assignment(models.Model):
     position_swapped = models.BooleanField(
         null=True, blank=True, help_text="Pairwise: response B is shown on the left."
     )
-    leased_at = models.DateTimeField(auto_now_add=True)
+    leased_at = models.DateTimeField(default=timezone.now)  # the engine passes its `now` (a simulated clock too)
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     active_seconds = models.FloatField(default=0, help_text="Client-reported active time, capped by the lease.")

@@ -60,6 +60,17 @@ def test_every_item_gets_exactly_overlap_labels_and_nobody_twice():
     assert all(isinstance(next_assignment_for(annotator=u, campaign=campaign), NoWork) for u in users)
 
 
+def test_a_lease_starts_at_the_engine_s_now_on_every_database():
+    """The engine's clock, not the row's: time on task (and too-fast submits) are measured from it."""
+    campaign = make_campaign(n=1, min_seconds=5)
+    user = UserFactory()
+    then = timezone.now() - timedelta(hours=2)
+    held = lease(user, campaign, now=then)
+    assert Assignment.objects.get(pk=held.pk).leased_at == then
+    annotation, _ = submit(held, user, active_seconds=8, now=then + timedelta(seconds=9))
+    assert annotation.seconds == 8 and not annotation.too_fast
+
+
 def test_fullest_items_first_then_a_stable_shuffle():
     campaign = make_campaign(n=10, overlap=3)
     first_user, second_user = UserFactory(), UserFactory()
