@@ -61,6 +61,7 @@ def test_the_home_page_table_and_its_actions_for_an_admin(client, qualified):
     client.force_login(member(campaign, "admin"))
     html = client.get(f"/c/{campaign.slug}/quality/").content.decode()
     assert "passed 2/2" in html and "failed 0/2" in html and "in progress, 0 of 2 answered" in html
+    assert html.count(">not qualified<") == 1  # the status says what failing means
     assert f'action="/c/{campaign.slug}/standings/{bo.pk}/"' in html and 'value="requalify"' in html
     url = f"/c/{campaign.slug}/standings/{bo.pk}/"
     answered = client.post(url, {"action": "exclude", "note": "clicks at random"}, HTTP_HX_REQUEST="true")
