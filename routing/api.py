@@ -168,13 +168,19 @@ def routing_update(*, campaign: Campaign, **values) -> Campaign:
 
 def items_imported(*, campaign: Campaign) -> None:
     """After an import: a routing pass when the policy routes more than statically (or calibrates)."""
-    if campaign.routing_policy not in STATIC_DESTINATIONS or campaign.judges.filter(active=True).exists():
+    if (
+        campaign.routing_policy not in STATIC_DESTINATIONS
+        or campaign.judges.filter(active=True).exists()
+        or campaign.judge_gold_threshold is not None  # new gold items change the judges' gold scores
+    ):
         route_request(campaign=campaign)
 
 
 def labels_imported(*, campaign: Campaign) -> None:
     """After an import of labels: imported judge verdicts are what a judge-first policy routes by."""
-    if campaign.routing_policy in (Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, Campaign.RoutingPolicy.LEARNED):
+    judge_first = campaign.routing_policy in (Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, Campaign.RoutingPolicy.LEARNED)
+    # Imported judge labels on gold items change the judges' gold scores, and so the gold gate.
+    if judge_first or campaign.judge_gold_threshold is not None:
         route_request(campaign=campaign, start_judges=False)
 
 

@@ -614,6 +614,14 @@ def annotation_update(
                 f"campaign {campaign.slug!r} is {campaign.state}; labels can no longer change", "closed", status=409
             )
         item_label = _validated(campaign, annotation.position_swapped, label, justification, rater_confidence)
+        purpose = annotation.assignment.purpose if annotation.assignment else Assignment.Purpose.WORK
+        if purpose == Assignment.Purpose.QUALIFICATION:
+            # The round showed the expected answer after it: changing the answer now would rewrite the exam.
+            raise AssignmentError("answers in the qualification round are final", "qualification_final", status=409)
+        if Item.objects.filter(pk=annotation.item_id).exclude(review_state=Item.ReviewState.NONE).exists():
+            raise AssignmentError(
+                "this item went to the campaign's reviewers; its labels can no longer change", "in_review", status=409
+            )
         if (item_label, justification.strip(), rater_confidence) == (
             annotation.label,
             annotation.justification,
@@ -632,6 +640,11 @@ def annotation_update(
         annotation.rater_confidence = rater_confidence
         annotation.revision += 1
         annotation.save(update_fields=["label", "justification", "rater_confidence", "revision", "updated_at"])
+        if purpose == Assignment.Purpose.WORK:
+            # A changed label can start (or settle) a dispute, as a new one would.
+            overlap.after_label(item_id=annotation.item_id, campaign=campaign)
+        else:
+            gate.rescore_gold_label(annotation=annotation, campaign=campaign, now=timezone.now())
         transaction.on_commit(lambda: _stats_after_labels(campaign.pk))
         return annotation
 

@@ -389,7 +389,7 @@ def judge_run(job: Job, progress) -> dict:
     # that arrived meanwhile are not in this run. Otherwise the pass starts no run (no endless chain).
     again = bool((Job.objects.filter(pk=job.pk).values_list("params", flat=True).first() or {}).get("route_again"))
     # New gold scores may open or close the gold gate (annotate.services.quality.gold): a pass applies it.
-    gated = scope == "gold" and campaign.judge_gold_threshold is not None
+    gated = campaign.judge_gold_threshold is not None and scope in ("gold", "all")  # "all" judges gold items too
     wanted = again or gated or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES
     if wanted and job.params.get("route_after", True):
         route_request(campaign=campaign, start_judges=again)

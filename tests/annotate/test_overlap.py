@@ -136,6 +136,24 @@ def test_a_label_that_does_not_count_does_not_dispute_an_item():
     assert item(campaign).extra_labels == 0
 
 
+def test_an_edited_label_is_judged_like_a_new_one_and_reviewed_items_are_frozen():
+    from annotate.services.assignments import AssignmentError, annotation_update
+
+    campaign = make_campaign(overlap=2, overlap_max=3)
+    users = UserFactory.create_batch(3)
+    label_once(campaign, users[0], 1)
+    label_once(campaign, users[1], 1)
+    assert item(campaign).extra_labels == 0
+    mine = Annotation.objects.get(annotator=users[1])
+    shown = -1 if mine.position_swapped else 1
+    annotation_update(annotation_id=mine.pk, annotator=users[1], label={"overall": -shown})  # now a split
+    assert item(campaign).extra_labels == 1
+    label_once(campaign, users[2], 0)  # A, B and a tie: no majority at the maximum
+    assert item(campaign).review_state == Item.ReviewState.CONTESTED
+    with pytest.raises(AssignmentError, match="went to the campaign's reviewers"):
+        annotation_update(annotation_id=mine.pk, annotator=users[1], label={"overall": shown})
+
+
 def test_dynamic_overlap_off_changes_nothing():
     campaign = make_campaign(overlap=2, overlap_max=None)
     users = UserFactory.create_batch(3)

@@ -10,7 +10,14 @@ from django.utils import timezone
 
 from annotate.models import Annotation, AnnotatorStanding, Assignment, Campaign, Item
 from annotate.schema import label_orient
-from annotate.services.assignments import NoWork, annotation_submit, next_assignment_for
+from annotate.services.assignments import (
+    AssignmentError,
+    NoWork,
+    annotation_submit,
+    annotation_update,
+    assignment_skip,
+    next_assignment_for,
+)
 from annotate.services.campaigns import campaign_update
 from annotate.services.quality import gate
 from tests.factories import CampaignFactory, ItemFactory, UserFactory
@@ -129,6 +136,45 @@ def test_too_few_gold_items_can_also_fail():
     answer(lease(campaign, user), right=False)
     refused = next_assignment_for(annotator=user, campaign=campaign)
     assert isinstance(refused, NoWork) and refused.reason == "not_qualified" and "0 of 1" in refused.message
+
+
+def test_skipping_check_items_does_not_pick_which_ones_are_scored():
+    campaign = make_campaign(gold=3, qualification_items=3, qualification_threshold=0.8)
+    user = UserFactory()
+    for _ in range(2):
+        assignment_skip(assignment_id=lease(campaign, user).pk, annotator=user, reason="unsure")
+    answer(lease(campaign, user), right=True)
+    refused = next_assignment_for(annotator=user, campaign=campaign)  # no check item left: decided now
+    assert isinstance(refused, NoWork) and refused.reason == "not_qualified"
+    assert "1 of 3 check items (2 skipped or not answered in time)" in refused.message
+
+
+def test_a_round_an_admin_shortens_is_decided_at_the_next_request():
+    campaign = make_campaign(gold=4, qualification_items=3, qualification_threshold=0.5)
+    user = UserFactory()
+    answer(lease(campaign, user), right=True)
+    answer(lease(campaign, user), right=True)
+    campaign_update(campaign=campaign, qualification_items=2)
+    work = lease(Campaign.objects.get(pk=campaign.pk), user)
+    assert work.purpose == Assignment.Purpose.WORK and standing(campaign, user).qualification == Q.PASSED
+
+
+def test_qualification_answers_are_final_and_attention_edits_are_scored_again():
+    campaign = make_campaign(gold=3, qualification_items=1, gold_rate=1.0, attention_max_failures=5)
+    user = UserFactory()
+    first = answer(lease(campaign, user), right=True)
+    with pytest.raises(AssignmentError, match="answers in the qualification round are final"):
+        annotation_update(annotation_id=first.pk, annotator=user, label={"overall": 1})
+    check = lease(campaign, user)
+    assert check.purpose == Assignment.Purpose.ATTENTION
+    wrong = answer(check, right=False)
+    assert (standing(campaign, user).attention_failures, wrong.gold_correct) == (1, False)
+    fixed = label_orient(
+        schema=campaign.label_schema, kind="pairwise", label=GOLD, position_swapped=check.position_swapped
+    )
+    annotation_update(annotation_id=wrong.pk, annotator=user, label=fixed)
+    wrong.refresh_from_db()
+    assert (standing(campaign, user).attention_failures, wrong.gold_correct) == (0, True)
 
 
 def test_no_gold_items_at_all_means_waiting_and_the_admin_sees_the_round():

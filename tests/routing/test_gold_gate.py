@@ -213,3 +213,13 @@ def test_a_new_gold_threshold_asks_for_a_routing_pass():
     assert not Job.objects.filter(campaign=campaign, kind=JOB_KIND).exists()
     campaign_update(campaign=campaign, judge_gold_threshold=0.8)
     assert Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).count() == 1
+
+
+def test_imported_judge_labels_ask_for_a_pass_when_the_gate_is_on():
+    from routing.api import labels_imported
+
+    campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.ALL_LLM, judge_gold_threshold=0.8)
+    ItemFactory(campaign=campaign, external_id="w0")
+    Job.objects.filter(campaign=campaign, kind=JOB_KIND).delete()
+    labels_imported(campaign=campaign)
+    assert Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED).count() == 1

@@ -26,6 +26,7 @@ from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotatorStanding, Assignment, Campaign, Item
 from annotate.selectors import in_campaign_pool
 from annotate.services.outcomes import NoWork
+from annotate.services.stats import stats_request
 from annotate.stats.gold import gold_match
 
 Q = AnnotatorStanding.Qualification
@@ -60,9 +61,13 @@ def work_step(*, annotator, campaign: Campaign, now: datetime) -> str | NoWork:
         return NoWork("paused", message=standing.pause_reason or ADMIN_PAUSE_REASON)
     if needs_qualification(standing, campaign):
         answered = _answered_in_round(standing, campaign)
-        if answered + _held_qualification_leases(annotator=annotator, campaign=campaign, now=now) >= (
-            campaign.qualification_items
-        ):
+        held = _held_qualification_leases(annotator=annotator, campaign=campaign, now=now)
+        if answered and answered >= campaign.qualification_items and not held:
+            # The round is already complete (an admin shortened it): decide on the answers given.
+            with transaction.atomic():
+                _decide(_locked_standing(annotator=annotator, campaign=campaign), campaign, final=True)
+            return work_step(annotator=annotator, campaign=campaign, now=now)
+        if answered + held >= campaign.qualification_items:
             return NoWork(
                 "hold",
                 message="Finish the check item on your screen first: it completes the qualification round.",
@@ -90,10 +95,25 @@ def _held_qualification_leases(*, annotator, campaign: Campaign, now: datetime) 
     ).count()
 
 
+def _round_size(campaign: Campaign) -> int:
+    """Check items a round is scored on: the campaign's number, or all its gold items when it has fewer."""
+    gold = Item.objects.filter(campaign=campaign, gold_label__isnull=False).count()
+    return min(campaign.qualification_items, gold)
+
+
+def _scored_out_of(standing: AnnotatorStanding, campaign: Campaign) -> int:
+    """The share's denominator: a round ended early (check items skipped or let expire) still counts the
+    ones not answered as not matched, so choosing which checks to answer does not help."""
+    return max(standing.qualification_answered, _round_size(campaign))
+
+
 def _failed_message(standing: AnnotatorStanding, campaign: Campaign) -> str:
+    out_of = _scored_out_of(standing, campaign)
+    unanswered = out_of - standing.qualification_answered
     return (
         f"Thank you for taking the qualification round. You matched {standing.qualification_correct} of "
-        f"{standing.qualification_answered} check items, and this campaign asks for "
+        f"{out_of} check items{f' ({unanswered} skipped or not answered in time)' if unanswered else ''}, "
+        "and this campaign asks for "
         f"{campaign.qualification_threshold:.0%}, so its real queue stays closed to you for now. "
         "The campaign's admins can see your result and may let you try again."
     )
@@ -157,7 +177,7 @@ def _decide(standing: AnnotatorStanding, campaign: Campaign, *, final: bool = Fa
         return False
     if standing.qualification_answered < campaign.qualification_items and not final:
         return False
-    share = standing.qualification_correct / standing.qualification_answered
+    share = standing.qualification_correct / _scored_out_of(standing, campaign)
     standing.qualification = Q.PASSED if share >= campaign.qualification_threshold else Q.FAILED
     standing.qualification_version = campaign.guidelines_version
     standing.save()
@@ -195,13 +215,35 @@ def after_label(*, annotation: Annotation, assignment: Assignment, campaign: Cam
     standing.save()
 
 
+def rescore_gold_label(*, annotation: Annotation, campaign: Campaign, now: datetime) -> None:
+    """In an edit's transaction: an attention check's label changed, so score it again and move the failure
+    count with it (a fix to a right answer takes a failure back; a pause stays until an admin resumes).
+    Nothing in the answer differs from a work item's edit."""
+    gold_label = Item.objects.filter(pk=annotation.item_id).values_list("gold_label", flat=True).first()
+    correct = gold_match(label=annotation.label, gold=gold_label, schema=campaign.label_schema, kind=campaign.kind)
+    before = annotation.gold_correct
+    if correct == before:
+        return
+    annotation.gold_correct = correct
+    annotation.save(update_fields=["gold_correct"])
+    standing = _locked_standing(annotator=annotation.annotator, campaign=campaign)
+    if before is None:
+        standing.attention_checks += 1
+    if correct is False:
+        standing.attention_failures += 1
+        _warn_or_pause(standing, campaign, now)
+    elif before is False and standing.attention_failures:
+        standing.attention_failures -= 1
+    standing.save()
+
+
 def _warn_or_pause(standing: AnnotatorStanding, campaign: Campaign, now: datetime) -> None:
     limit = campaign.attention_max_failures
     if limit is not None and standing.attention_failures >= limit and standing.paused_at is None:
         standing.paused_at = now
         standing.pause_reason = (
             f"Your work here is paused: {standing.attention_failures} of your answers on check items did not match "
-            "the expected answer. The campaign's admins have been told and can resume you."
+            "the expected answer. The campaign's admins can see this and can resume you."
         )
         standing.warning = ""
         return
@@ -407,6 +449,8 @@ def standing_exclude(
         standing.excluded = excluded
         _noted(standing, f"Labels {'excluded' if excluded else 'included again'} by an admin {stamp}.", note)
         standing.save()
+        # The statistics count only the labels that count: compute them again.
+        transaction.on_commit(lambda: stats_request(campaign_id=campaign.pk))
     return standing
 
 

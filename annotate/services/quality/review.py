@@ -18,6 +18,7 @@ from annotate import schema as label_schema
 from annotate.access import campaign_allows
 from annotate.models import Adjudication, Annotation, Campaign, Item, JudgeVerdict
 from annotate.selectors import item_display, prompt_preview
+from annotate.services.stats import stats_request
 
 REVIEW_STATES = (Item.ReviewState.CONTESTED, Item.ReviewState.ADJUDICATED)
 FILTERS = {
@@ -184,5 +185,7 @@ def adjudication_record(*, item: Item, reviewer, label: object, reason: str) -> 
         if locked.review_state != Item.ReviewState.ADJUDICATED:
             locked.review_state = Item.ReviewState.ADJUDICATED
             locked.save(update_fields=["review_state"])
+        # The hybrid leaderboard and agreement read adjudications: compute them again.
+        transaction.on_commit(lambda: stats_request(campaign_id=campaign.pk))
         item.review_state = locked.review_state
         return adjudication
