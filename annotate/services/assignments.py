@@ -675,7 +675,8 @@ def items_left_for(*, annotator, campaign: Campaign, now: datetime | None = None
     candidates for them, counted up to `LEFT_COUNT_CAP`; returns (count, capped).
 
     Cheap enough for every submit: the candidate walk stops at the cap. Items others hold now are
-    not counted (they may come back), nor gold checks (they do not use up the overlap), and a
+    not counted (they may come back), nor gold checks, queued or held: counting a held check would make
+    the count stand still when a check is prefetched, telling the annotator the next item is one. A
     per-person limit caps the answer too. Items dynamic overlap reopened are counted only when the
     fresh queue is below the cap: their range is mostly finished items (see `_candidates_sql`).
     """
@@ -685,8 +686,8 @@ def items_left_for(*, annotator, campaign: Campaign, now: datetime | None = None
         cursor.execute(
             f"SELECT (SELECT COUNT(*) FROM ({pick} LIMIT {LEFT_COUNT_CAP}) q), "
             f"(SELECT COUNT(*) FROM {_ASSIGNMENT} WHERE campaign_id = %s AND annotator_id = %s AND state = %s "
-            "AND expires_at > %s)",
-            [*params, campaign.pk, annotator.pk, Assignment.State.LEASED, now],
+            "AND purpose = %s AND expires_at > %s)",
+            [*params, campaign.pk, annotator.pk, Assignment.State.LEASED, Assignment.Purpose.WORK, now],
         )
         queued, held = cursor.fetchone()
         if campaign.overlap_max is not None and queued < LEFT_COUNT_CAP:

@@ -277,6 +277,18 @@ def test_attention_checks_come_at_the_gold_rate_and_failures_warn_then_pause():
     assert isinstance(paused, NoWork) and paused.reason == "paused" and "2 of your answers" in paused.message
 
 
+def test_taking_a_check_item_moves_the_left_count_as_a_work_item_does():
+    """The count left for me must not stand still (or grow) when the item behind the current one is a check."""
+    from annotate.services.assignments import items_left_for
+
+    checks, works = make_campaign(gold=2, work=3, gold_rate=1.0), make_campaign(gold=0, work=3)
+    user = UserFactory()
+    for campaign, purpose in ((checks, Assignment.Purpose.ATTENTION), (works, Assignment.Purpose.WORK)):
+        before = items_left_for(annotator=user, campaign=campaign)
+        assert lease(campaign, user).purpose == purpose
+        assert items_left_for(annotator=user, campaign=campaign) == before == (3, False)
+
+
 def test_without_gold_rate_no_attention_check_is_mixed_in():
     campaign = make_campaign(gold=4, gold_rate=0.0)
     user = UserFactory()
