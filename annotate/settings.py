@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
+    "jobs",
     "annotate",
     "routing",
 ]
@@ -143,7 +144,7 @@ TANDEM_JOB_STALE_SECONDS = env_int("TANDEM_JOB_STALE_SECONDS", 120)
 TANDEM_JOB_MAX_ATTEMPTS = env_int("TANDEM_JOB_MAX_ATTEMPTS", 5)
 CELERY_BEAT_SCHEDULE = {
     "leases-expire": {"task": "annotate.tasks.leases_expire", "schedule": 30.0},
-    "jobs-sweep": {"task": "annotate.tasks.jobs_sweep", "schedule": float(env_int("TANDEM_JOB_SWEEP_SECONDS", 30))},
+    "jobs-sweep": {"task": "jobs.sweep", "schedule": float(env_int("TANDEM_JOB_SWEEP_SECONDS", 30))},
 }
 
 # --- LLM judges -------------------------------------------------------------------------------

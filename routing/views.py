@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.access import admin_campaign
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
-from annotate.services.jobs import job_cancel
-from annotate.services.quality.gold import gold_accuracy, llm_only_gate
+from annotate.services.quality.gold import gold_accuracy
+from jobs.runner import job_cancel
 from routing.api import (
     RULES,
     RoutingSettingsError,
@@ -27,6 +27,7 @@ from routing.api import (
     routing_status,
     routing_update,
 )
+from routing.gold import llm_only_gate
 from routing.judges.runs import JOB_KIND, SCOPES, judge_run_start
 
 RECENT_RUNS = 10

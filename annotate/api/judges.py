@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Job, Judge
-from annotate.services.jobs import job_cancel
+from jobs.runner import job_cancel
 from routing.judges.runs import SCOPES, judge_run_start
 from routing.judges.services import judge_create, judge_probe, judge_validate
 

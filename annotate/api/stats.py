@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import StatsSnapshot
-from annotate.services.jobs import job_create
 from annotate.services.stats import JOB_KIND, stats_snapshot_create
+from jobs.runner import job_create
 
 from .permissions import IsCampaignAdmin
 from .serializers import JobSerializer

@@ -29,7 +29,7 @@ from annotate.services.campaigns import (
     state_from_word,
 )
 from annotate.services.imports import ImportFailed, MappingError, annotations_import, items_import, mapping_parse
-from annotate.services.jobs import job_create
+from jobs.runner import job_create
 
 from . import serializers
 from .permissions import IsCampaignAdmin

@@ -35,9 +35,10 @@ from annotate.models import (
     RoutingDecision,
     StatsSnapshot,
 )
-from annotate.services.jobs import JobFailed, job_create, job_handler
 from annotate.services.quality.gold import gold_accuracy
 from annotate.services.quality.labels import countable_human_labels, uncounted_reason
+from jobs.registry import JobFailed, job_handler
+from jobs.runner import job_create
 
 JOB_KIND = "export"
 CARD_FILE = CARD_NAME

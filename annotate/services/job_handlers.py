@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from annotate.models import Job
+from jobs.registry import JobFailed, job_handler
 
 from .imports import ImportFailed, annotations_import, items_import, mapping_parse
-from .jobs import JobFailed, job_handler
 
 IMPORTERS = {"import_items": items_import, "import_annotations": annotations_import}
 

@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from annotate import schema as label_schema
 from annotate.models import Adjudication, Annotation, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
-from annotate.services.jobs import job_create, job_handler
 from annotate.services.quality.labels import countable_human_labels, dropped_human_labels
 from annotate.stats.agreement import agreement_report, rating_matrix
 from annotate.stats.leaderboard import bradley_terry_bootstrap, hybrid_outcomes, win_rate_matrix
 from annotate.stats.raters import judge_report, majority_by_item, rater_report
+from jobs.registry import job_handler
+from jobs.runner import job_create
 from routing import api as routing_api
 
 JOB_KIND = "compute_stats"

@@ -28,7 +28,7 @@ from annotate.services.imports.uploads import (
     upload_get,
     upload_store,
 )
-from annotate.services.jobs import job_create
+from jobs.runner import job_create
 
 BACKGROUND_BYTES = 2 * 1024 * 1024  # files larger than this are imported by a background job
 PASTE_MAX_BYTES = 2 * 1024 * 1024

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.access import admin_campaign
 from annotate.models import Job, StatsSnapshot
-from annotate.services.jobs import job_create
 from annotate.services.stats import JOB_KIND
+from jobs.runner import job_create
 
 HISTORY = 200
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from annotate.models import Annotation, DatasetExport, Job
 from annotate.services import exports as exports_service
 from annotate.services.exports import export_start, pseudonym
-from annotate.services.jobs import job_run
+from jobs.runner import job_run
 from tests.factories import AnnotationFactory, CampaignFactory, ItemFactory, JudgeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # jobs report progress on a connection of their own

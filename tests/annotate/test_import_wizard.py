@@ -14,8 +14,8 @@ from annotate.models import CampaignMember, Item, Job
 from annotate.services.imports import MappingError, items_import, items_preview, mapping_parse
 from annotate.services.imports import items as items_module
 from annotate.services.imports.mapping import mapping_apply
-from annotate.services.jobs import job_run
 from annotate.views import imports as import_views
+from jobs.runner import job_run
 from tests.conftest import jsonl, pair
 from tests.factories import UserFactory
 

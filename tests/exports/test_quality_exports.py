@@ -11,9 +11,9 @@ import pytest
 from annotate.models import Adjudication, Annotation, AnnotatorStanding, Assignment, DatasetExport, Job
 from annotate.services import exports as exports_service
 from annotate.services.exports import export_start, pseudonym
-from annotate.services.jobs import job_run
 from annotate.services.quality.labels import countable_human_annotations, excluded_annotator_ids
 from annotate.services.stats import campaign_stats
+from jobs.runner import job_run
 from tests.factories import AnnotationFactory, CampaignFactory, ItemFactory, JudgeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # jobs report progress on a connection of their own

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from annotate.models import Item, Job
-from annotate.services import jobs
+from jobs import runner
 from tests.conftest import pair
 
 from .conftest import wait_for
@@ -45,7 +45,7 @@ def test_a_job_whose_worker_died_is_requeued_and_finished(celery_worker_process,
         attempts=1,
         heartbeat_at=timezone.now() - timedelta(minutes=30),
     )
-    summary = jobs.jobs_sweep(stale_seconds=60)
+    summary = runner.jobs_sweep(stale_seconds=60)
     assert summary["requeued"] == [job.pk]
     job = wait_for(lambda: finished(job.pk), what="the re-queued job")
     assert job.state == "succeeded" and job.attempts == 2

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from annotate.models import Annotation, Campaign, Item, Job, RoutingDecision
 from annotate.services.imports import items_import
-from annotate.services.jobs import job_run
+from jobs.runner import job_run
 from routing.forecast import routing_forecast
 from routing.router import GOLD_GATE, JOB_KIND, route_campaign, route_override, route_start
 from tests.conftest import jsonl, pair

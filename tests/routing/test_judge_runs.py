@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
-from annotate.services.jobs import job_run
+from jobs.runner import job_run
 from routing.judges.runs import judge_run_start, money
 from routing.judges.services import judge_create, judge_probe
 from tests.factories import CampaignFactory, ItemFactory

@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate.models import Annotation, Campaign, Item, Job, RoutingDecision
-from annotate.services.jobs import job_run
 from annotate.services.stats import campaign_stats
+from jobs.runner import job_run
 from routing.forecast import routing_forecast
 from routing.router import JOB_KIND, route_campaign, route_start
 from tests.factories import AdminFactory, CampaignFactory, ItemFactory, JudgeFactory, UserFactory

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Campaign, Job, Judge
 from annotate.services.campaigns import campaign_get
-from annotate.services.jobs import job_run, job_wait
+from jobs.runner import job_run, job_wait
 from routing.judges.runs import SCOPES, judge_run_start
 
 

@@ -1,8 +1,5 @@
-"""Jobs: long work as rows with state and progress, run by Celery, resumable after a lost worker.
-
-A handler is a plain function `handler(job, progress) -> dict` registered under a kind. It must be
-idempotent: the sweeper re-queues a job whose worker died, and the handler then runs again.
-"""
+"""The job runner: create a job and dispatch it to a Celery worker, run it there, wait for it, cancel it,
+and sweep the jobs whose worker or message was lost (the job row is the truth)."""
 
 from __future__ import annotations
 
@@ -10,46 +7,19 @@ import logging
 import socket
 import time
 import traceback
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import Job
+from jobs.registry import RUN_TASK, JobCancelled, JobFailed, followups_for, handler_for, job_kinds
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[..., None]
-Handler = Callable[[Job, Progress], dict]
-_HANDLERS: dict[str, Handler] = {}
-
-
-class JobCancelled(Exception):
-    """Raised inside a handler (by `progress`) when the job was cancelled meanwhile."""
-
-
-class JobFailed(Exception):
-    """A handler's failure with a result worth keeping (e.g. an import's list of bad rows)."""
-
-    def __init__(self, message: str, result: dict | None = None):
-        super().__init__(message)
-        self.result = result
-
-
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        _HANDLERS[kind] = func
-        return func
-
-    return register
-
-
-def job_kinds() -> list[str]:
-    return sorted(_HANDLERS)
 
 
 def job_create(
@@ -59,7 +29,7 @@ def job_create(
 
     With `dispatch=False` the caller runs it in-process (`job_run`), e.g. a command's `--sync`.
     """
-    if kind not in _HANDLERS:
+    if handler_for(kind) is None:
         raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(job_kinds())}")
     job = Job.objects.create(kind=kind, params=params, campaign=campaign, created_by=created_by)
     if dispatch:
@@ -68,12 +38,9 @@ def job_create(
 
 
 def _dispatch_on_commit(job_id: int, countdown: float = 0) -> None:
-    from annotate.tasks import job_run_task
-
-    if countdown > 0:
-        transaction.on_commit(lambda: job_run_task.apply_async((job_id,), countdown=countdown))
-    else:
-        transaction.on_commit(lambda: job_run_task.delay(job_id))
+    # By name: `jobs.tasks` imports this module (JobsConfig.ready registers the task in every process).
+    task = current_app.tasks[RUN_TASK]
+    transaction.on_commit(lambda: task.apply_async((job_id,), countdown=countdown or None))
 
 
 def job_run(*, job_id: int) -> Job | None:
@@ -91,12 +58,12 @@ def job_run(*, job_id: int) -> Job | None:
     if not claimed or job is None:
         return job
     Job.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
-    handler = _HANDLERS.get(job.kind)
+    handler = handler_for(job.kind)
     progress = _ProgressWriter(job_id)
     try:
         if handler is None:
             raise JobFailed(f"no handler for job kind {job.kind!r} in this worker")
-        result = handler(job, progress)
+        result = _followed_up(job, handler(job, progress) or {})
     except JobCancelled:
         return Job.objects.get(pk=job_id)
     except JobFailed as exc:
@@ -109,6 +76,21 @@ def job_run(*, job_id: int) -> Job | None:
     finally:
         progress.close()
     return Job.objects.get(pk=job_id)
+
+
+def _followed_up(job: Job, result: dict) -> dict:
+    """The result with what each follow-up of the job's kind added. A follow-up that fails is logged and named
+    in `followup_errors`: the job's own work is done and stays done."""
+    for followup in followups_for(job.kind):
+        try:
+            result = {**result, **(followup(job, result) or {})}
+        except JobCancelled:
+            raise
+        except Exception as exc:
+            log.exception("job %s (%s): follow-up %s failed", job.pk, job.kind, followup.__qualname__)
+            errors = [*result.get("followup_errors", []), f"{followup.__qualname__}: {type(exc).__name__}: {exc}"]
+            result = {**result, "followup_errors": errors}
+    return result
 
 
 def _finish(job_id: int, state: str, *, error: str = "", result: dict | None = None) -> None:

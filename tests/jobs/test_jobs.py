@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from annotate.models import Job
-from annotate.services import jobs
+from jobs import registry, runner
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,12 +18,12 @@ def handlers():
     added = []
 
     def register(kind, func):
-        jobs.job_handler(kind)(func)
+        registry.job_handler(kind)(func)
         added.append(kind)
 
     yield register
     for kind in added:
-        jobs._HANDLERS.pop(kind, None)
+        registry._HANDLERS.pop(kind, None)
 
 
 @pytest.mark.django_db(transaction=True)  # progress is written on its own connection
@@ -38,11 +38,11 @@ def test_a_job_runs_once_and_keeps_its_result(handlers):
 
     handlers("test_count", count)
     job = JobFactory(kind="test_count", params={"n": 7})
-    finished = jobs.job_run(job_id=job.pk)
+    finished = runner.job_run(job_id=job.pk)
     assert finished.state == "succeeded" and finished.result == {"n": 7}
     assert (finished.progress_done, finished.progress_total, finished.attempts) == (2, 2, 1)
     # A redelivered message finds the job finished and does nothing.
-    jobs.job_run(job_id=job.pk)
+    runner.job_run(job_id=job.pk)
     assert calls == [job.pk]
 
 
@@ -51,7 +51,7 @@ def test_a_failing_handler_fails_the_job_with_its_message(handlers):
         raise RuntimeError("disk on fire")
 
     handlers("test_boom", boom)
-    job = jobs.job_run(job_id=JobFactory(kind="test_boom").pk)
+    job = runner.job_run(job_id=JobFactory(kind="test_boom").pk)
     assert job.state == "failed" and job.error.startswith("RuntimeError: disk on fire")
 
 
@@ -59,18 +59,18 @@ def test_a_failing_handler_fails_the_job_with_its_message(handlers):
 def test_cancelling_stops_the_handler_at_its_next_progress(handlers):
     def cancel_midway(job, progress):
         progress(done=1, total=3)
-        jobs.job_cancel(job=job)
+        runner.job_cancel(job=job)
         progress(done=2)
         raise AssertionError("not reached")
 
     handlers("test_cancel", cancel_midway)
-    job = jobs.job_run(job_id=JobFactory(kind="test_cancel").pk)
+    job = runner.job_run(job_id=JobFactory(kind="test_cancel").pk)
     assert job.state == "cancelled" and job.progress_done == 1
 
 
 def test_unknown_kind_is_refused_at_creation():
     with pytest.raises(ValueError, match="unknown job kind 'nope'"):
-        jobs.job_create(kind="nope", params={})
+        runner.job_create(kind="nope", params={})
 
 
 def test_sweeper_requeues_lost_jobs_and_gives_up_after_max_attempts(
@@ -85,7 +85,7 @@ def test_sweeper_requeues_lost_jobs_and_gives_up_after_max_attempts(
     never_started = JobFactory(kind="test_ok", state="queued")
     Job.objects.filter(pk=never_started.pk).update(queued_at=old)
     with django_capture_on_commit_callbacks(execute=True):
-        summary = jobs.jobs_sweep(stale_seconds=60)
+        summary = runner.jobs_sweep(stale_seconds=60)
     assert sorted(summary["requeued"]) == sorted([lost.pk, never_started.pk])
     assert summary["failed"] == [hopeless.pk]
     states = dict(Job.objects.values_list("pk", "state"))
