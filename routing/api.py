@@ -9,9 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import Campaign, Item, RoutingDecision, StatsSnapshot
-from annotate.services.quality.gold import llm_only_gate
 from routing.embeddings import embeddings_available
 from routing.forecast import routing_forecast
+from routing.gold import judge_gold_scores, judges_gold, llm_only_gate
 from routing.router import (
     GOLD_GATE,
     gold_gate_reason,
@@ -23,12 +23,14 @@ from routing.router import (
     route_start,
     stale_judgments,
 )
+from routing.signals import judge_run_finished, verdicts_updated
 
 # What else the annotate app may call: whether a campaign can switch embeddings on, the forecast the
 # statistics snapshot carries, a pass's summary, checks, passes and overrides, and which judgments routing
 # reads (`stale_judgments`: the ones it ignores; gold scores count the same judgments).
 __all__ = [
     "RULES", "RoutingSettingsError", "embeddings_available", "initial_route", "item_decisions", "items_imported",
+    "judge_gold_scores", "judge_run_finished", "judges_gold", "llm_only_gate", "verdicts_updated",
     "labels_changed", "labels_imported", "last_pass", "route_check", "route_new_items", "route_now",
     "route_override", "route_start", "routing_changed", "routing_forecast", "routing_status", "routing_update",
     "stale_judgments",

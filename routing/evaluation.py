@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from annotate.stats.aggregate import majority_vote
-from routing import policies
+from routing import learned, policies
 from routing.features import feature_matrix, judge_signals, metadata_tags
 
 OVERALL = "overall"
@@ -83,7 +83,7 @@ def _cross_fitted_probabilities(
     for fold in np.unique(fold_of):
         scored = fold_of == fold
         train = ~scored & trainable
-        result = policies.learned(X[train], judge_wrong[train], X[scored], 0, feature_names=names, seed=seed)
+        result = learned.learned(X[train], judge_wrong[train], X[scored], 0, feature_names=names, seed=seed)
         probabilities[scored] = result.probabilities
     return probabilities
 
@@ -232,7 +232,7 @@ def learned_importances(rows: Sequence[Mapping], *, embeddings: bool = False) ->
     X, names = feature_matrix(rows, signals, vocabulary=vocabulary, embeddings=embeddings)
     keep = ~np.isnan(consensus)
     wrong = (judge_dir != consensus).astype(int)
-    return policies.learned(X[keep], wrong[keep], X[:0], 0, feature_names=names).importances
+    return learned.learned(X[keep], wrong[keep], X[:0], 0, feature_names=names).importances
 
 
 def llmbar_rows(dataset: Sequence[Mapping], results: Sequence[Mapping], *, subset: str = "") -> list[dict]:

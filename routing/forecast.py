@@ -13,9 +13,10 @@ the all-human accuracy plus the rest at the policy's accuracy with the budget le
 from __future__ import annotations
 
 from annotate.models import Campaign, Item, RoutingDecision
-from annotate.services.quality.gold import llm_only_gate
 from routing import evaluation
-from routing.router import CALIBRATION, _text_fields, human_labels, human_target, judge_labels, stale_judgments
+from routing.gold import llm_only_gate
+from routing.reads import human_labels, judge_labels, stale_judgments, text_fields
+from routing.router import CALIBRATION, human_target
 
 MIN_ITEMS = 20
 REPEATS = 20
@@ -39,7 +40,7 @@ def calibration_rows(campaign: Campaign, ids: list[int]) -> list[dict]:
     """The calibration slice's items (`calibration_ids`) that have human and judge labels, as routing_eval rows."""
     humans, judges = human_labels(ids), judge_labels(ids, exclude=stale_judgments(campaign))
     ids = [i for i in ids if humans.get(i) and judges.get(i)]
-    texts = _text_fields(campaign, ids)
+    texts = text_fields(campaign, ids)
     return [{**texts[i], "human_labels": humans[i], "judge_labels": judges[i]} for i in ids]
 
 

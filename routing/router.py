@@ -12,7 +12,7 @@ A routing pass (`route_campaign`, the Job of kind `route`):
 4. gives the rest of the human budget to the policy's best candidates (`random`: a stable draw;
    `judge_uncertainty`: the judges' least certain items; `learned`: the highest predicted chance
    that the judges' label differs from human consensus), everything else to the judges;
-5. applies the gold gate (`annotate.services.quality.gold.llm_only_gate`): while a judge of the campaign
+5. applies the gold gate (`routing.gold.llm_only_gate`): while a judge of the campaign
    falls short of its `judge_gold_threshold`, no item stays with the judges alone — those go to humans,
    with the judge's score in the reason;
 6. writes a RoutingDecision (destination, policy, score, reason) for every item whose destination
@@ -30,22 +30,32 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, RoutingDecision
-from annotate.services.jobs import JobFailed, job_create, job_handler
-from annotate.services.quality.gold import llm_only_gate
-from routing import policies
+from jobs.registry import JobFailed, job_handler
+from jobs.runner import job_create
+from routing import learned, policies
 from routing.evaluation import strict_majority
 from routing.features import feature_matrix, judge_signals, metadata_tags
 from routing.features import feature_names as feature_names_for
+from routing.gold import llm_only_gate
 from routing.judges.verdicts import aggregate_judgments
+from routing.reads import (
+    RoutableItem,
+    chunks,
+    human_labels,
+    judge_labels,
+    routable_items,
+    stale_judgments,
+    text_fields,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +76,6 @@ MIN_TRAINING_CLASS = 5
 INCUMBENT_MARGIN = {Campaign.RoutingPolicy.JUDGE_UNCERTAINTY: 0.05, Campaign.RoutingPolicy.LEARNED: 0.02}
 MAX_TAGS = 50  # metadata tags seen at least MIN_TAG_COUNT times in training become features
 MIN_TAG_COUNT = 5
-CHUNK = 2000
 SIGNAL_WORDS = {
     "flipped": "the verdict flips when the order is swapped",
     "disagree": "the judges disagree",
@@ -76,108 +85,6 @@ SIGNAL_WORDS = {
 
 
 # --- reading the campaign ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Item:
-    id: int
-    route: str
-    human_labels: int
-    leased: int
-    last_policy: str | None = None
-    overridden: bool = False
-
-    @property
-    def labelled_or_leased(self) -> bool:
-        return self.human_labels > 0 or self.leased > 0
-
-
-def _items(campaign: Campaign) -> list[_Item]:
-    """The campaign's routable items (not gold checks), with each one's latest decision."""
-    rows = Item.objects.filter(campaign=campaign, gold_label__isnull=True).order_by("id")
-    items = [
-        _Item(id=pk, route=route, human_labels=labelled, leased=max(assigned - labelled, 0))
-        for pk, route, labelled, assigned in rows.values_list("id", "route", "human_label_count", "assigned_count")
-    ]
-    latest = _latest_decisions(campaign.pk)
-    for item in items:
-        policy, overridden = latest.get(item.id, (None, False))
-        item.last_policy, item.overridden = policy, overridden
-    return items
-
-
-def _latest_decisions(campaign_id: int) -> dict[int, tuple[str, bool]]:
-    """Per item, the policy of its latest decision and whether an admin made it (one window query)."""
-    table = RoutingDecision._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT item_id, policy, overridden_by_id IS NOT NULL FROM ("
-            f" SELECT item_id, policy, overridden_by_id,"
-            f"  ROW_NUMBER() OVER (PARTITION BY item_id ORDER BY created_at DESC, id DESC) AS n"
-            f" FROM {table} WHERE campaign_id = %s) latest WHERE n = 1",
-            [campaign_id],
-        )
-        return {item_id: (policy, bool(overridden)) for item_id, policy, overridden in cursor.fetchall()}
-
-
-def _chunks(values: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def stale_judgments(campaign: Campaign) -> Q:
-    """Judgments routing ignores: those of a judge with an endpoint that is inactive, no longer the
-    campaign's, or made with a prompt other than the one the judge uses now (edited prompts never mix with
-    old judgments). Imported judges' labels always count."""
-    from routing.judges.templates import template_for
-
-    current = Q()
-    for judge in campaign.judges.filter(active=True, imported=False):
-        try:
-            version = template_for(name=judge.prompt_template, override=judge.prompt_override, kind=campaign.kind)
-        except ValueError:
-            continue
-        current |= Q(judge=judge, prompt_version=version.version)
-    return Q(judge__imported=False) & ~current
-
-
-def judge_labels(item_ids: Sequence[int], *, exclude: Q | None = None) -> dict[int, list[dict]]:
-    """Per item, its judgments in routing_eval's `judge_labels` shape: one entry per (judge, prompt version,
-    sample) with the original order's label and, when judged in both orders, the swapped one (both in the
-    item's own order; None when the output did not parse) and the lower of their logprob confidences.
-    `exclude`: judgments to leave out (`stale_judgments`)."""
-    out: dict[int, dict[tuple, dict]] = defaultdict(dict)
-    for chunk in _chunks(item_ids):
-        rows = Annotation.objects.filter(item_id__in=chunk, source=Annotation.Source.JUDGE)
-        if exclude is not None:
-            rows = rows.exclude(exclude)
-        rows = rows.values_list(
-            "item_id", "judge_id", "prompt_version", "sample_index", "position_swapped", "label", "parse_failed",
-            "confidence",
-        )  # fmt: skip
-        for item_id, judge_id, version, sample, swapped, label, failed, confidence in rows:
-            entry = out[item_id].setdefault((judge_id, version, sample), {"judge": f"{judge_id}/{version}/{sample}"})
-            entry["label_swapped" if swapped else "label"] = None if failed else label
-            if confidence is not None:
-                entry["confidence"] = min(confidence, entry.get("confidence", 1.0))
-    result = {}
-    for item_id, entries in out.items():
-        # A judgment stored only in the swapped order stands in for the original.
-        result[item_id] = [e if "label" in e else {**e, "label": e.pop("label_swapped")} for e in entries.values()]
-    return result
-
-
-def human_labels(item_ids: Sequence[int]) -> dict[int, list[dict]]:
-    """Per item, its human labels (routing_eval's `human_labels` shape)."""
-    out: dict[int, list[dict]] = defaultdict(list)
-    for chunk in _chunks(item_ids):
-        rows = Annotation.objects.filter(item_id__in=chunk, source=Annotation.Source.HUMAN).values_list(
-            "item_id", "annotator_id", "label"
-        )
-        for item_id, annotator_id, label in rows:
-            if label:
-                out[item_id].append({"annotator": str(annotator_id), "label": label})
-    return out
 
 
 def _rubric_signals(entries: Sequence[Mapping], schema: Mapping) -> dict:
@@ -217,7 +124,7 @@ def judge_signal_map(campaign: Campaign, item_ids: Sequence[int], *, tick=None) 
     in memory)."""
     signals: dict[int, dict] = {}
     stale = stale_judgments(campaign)
-    for chunk in _chunks(item_ids):
+    for chunk in chunks(item_ids):
         judged = judge_labels(chunk, exclude=stale)
         signals.update({item_id: signals_for(campaign, e) for item_id, e in judged.items()})
         if tick:
@@ -244,19 +151,6 @@ def judge_agrees(campaign: Campaign, judge_label: Mapping | None, humans: Sequen
         return False
     means = {key: float(np.mean(values)) for key, values in _by_key(labels).items()}
     return all(abs(judge_label.get(key, math.inf) - mean) < 1.0 for key, mean in means.items())
-
-
-def _text_fields(campaign: Campaign, item_ids: Sequence[int]) -> dict[int, dict]:
-    """The item fields features read. Rubric items: the response as A and the reference as B."""
-    out = {}
-    for chunk in _chunks(item_ids):
-        for row in Item.objects.filter(pk__in=chunk).values(
-            "id", "prompt", "response_a", "response_b", "response", "reference", "metadata"
-        ):
-            if campaign.kind != Campaign.Kind.PAIRWISE:
-                row = {**row, "response_a": row["response"], "response_b": row["reference"]}
-            out[row["id"]] = row
-    return out
 
 
 # --- the policies over a campaign ----------------------------------------------------------------------
@@ -322,8 +216,8 @@ def _features(
 ) -> tuple[np.ndarray, list[str]]:
     """`feature_matrix` of these items, reading their texts a chunk at a time (a campaign's texts can be GBs)."""
     blocks, names = [], feature_names_for(vocabulary, embeddings=embeddings)
-    for chunk in _chunks(ids):
-        texts = _text_fields(campaign, chunk)
+    for chunk in chunks(ids):
+        texts = text_fields(campaign, chunk)
         block, names = feature_matrix(
             [texts[i] for i in chunk], [signals[i] for i in chunk], vocabulary=vocabulary, embeddings=embeddings
         )
@@ -343,7 +237,7 @@ def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int
     for source, ids in _training_rows(campaign):
         names.append(source.slug)
         stale = stale_judgments(source)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             judged, humans = judge_labels(chunk, exclude=stale), human_labels(chunk)
             for item_id in chunk:
                 if item_id not in judged:
@@ -368,7 +262,7 @@ def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int
         )
         return _Learned(uncertainty, len(train_y), error_rate, {}, fallback=why, sources=names)
     tags: dict[str, int] = defaultdict(int)
-    for chunk in _chunks(train_ids):
+    for chunk in chunks(train_ids):
         for metadata in Item.objects.filter(pk__in=chunk).values_list("metadata", flat=True):
             for tag in metadata_tags(metadata):
                 tags[tag] += 1
@@ -380,7 +274,7 @@ def _learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int
         X, _ = _features(campaign, candidates, signals, vocabulary, embeddings, tick)
     except ImportError as exc:
         raise JobFailed(f"routing_params.embeddings: {exc}") from None
-    result = policies.learned(train_X, np.array(train_y), X, 0, feature_names=feature_names, seed=campaign.pk)
+    result = learned.learned(train_X, np.array(train_y), X, 0, feature_names=feature_names, seed=campaign.pk)
     scores = {item_id: float(p) for item_id, p in zip(candidates, result.probabilities, strict=True)}
     return _Learned(scores, len(train_y), error_rate, result.importances, sources=names)
 
@@ -431,7 +325,7 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
         raise JobFailed(f"campaign {campaign.slug!r}: {BOTH_KINDS}")
     started = timezone.now()
     tick = _Ticker(progress)
-    items = _items(campaign)
+    items = routable_items(campaign)
     n = len(items)
     has_judges = (
         _has_callable_judges(campaign)
@@ -465,7 +359,7 @@ def route_campaign(*, campaign: Campaign, progress=None, start_judges: bool = Tr
             f"calibration slice ({campaign.calibration_fraction:.0%} of the items, at random): humans and judges "
             "both label it, to measure their agreement and to train the learned policy",
         )
-    waiting: list[_Item] = []
+    waiting: list[RoutableItem] = []
     learned_info: _Learned | None = None
     signals: dict[int, dict] = {}
     human_used = len(in_slice) + len(kept) + sum(1 for i in overridden if i.route in HUMAN_SIDE)
@@ -684,7 +578,7 @@ def _move(campaign: Campaign, item_ids: list[int], destination: str, *, was: str
         extra.append(since)
     moved: list[int] = []
     with connection.cursor() as cursor:
-        for chunk in _chunks(item_ids):
+        for chunk in chunks(item_ids):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(
                 f"UPDATE {table} SET route = %s WHERE campaign_id = %s AND route = %s AND id IN ({marks}){guard} "

@@ -9,7 +9,7 @@ from .jobs import Job
 from .judges import Judge, JudgeVerdict
 from .people import AnnotatorPool, CampaignMember, Invitation
 from .quality import Adjudication, AnnotatorStanding, ItemFlag
-from .routing import RoutingDecision
+from .routing import ItemEmbedding, ItemTags, RoutingDecision
 from .stats import StatsSnapshot
 
 __all__ = [
@@ -24,7 +24,9 @@ __all__ = [
     "DatasetExport",
     "Invitation",
     "Item",
+    "ItemEmbedding",
     "ItemFlag",
+    "ItemTags",
     "Job",
     "Judge",
     "JudgeVerdict",

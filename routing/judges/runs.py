@@ -40,14 +40,14 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from annotate.models import Annotation, Campaign, Item, Job, Judge, JudgeVerdict, RoutingDecision
-from annotate.services.jobs import JobCancelled, JobFailed, job_create, job_handler
-from annotate.services.quality import overlap
-from annotate.services.stats import stats_request
+from jobs.registry import JobCancelled, JobFailed, job_handler
+from jobs.runner import job_create
 from routing.judges import client as judge_client
 from routing.judges.limits import limiter_for_loop, redis_url
 from routing.judges.templates import JudgeTemplate, template_for
 from routing.judges.verdicts import aggregate_judgments, consistency, logprob_confidence, verdict_to_item
 from routing.router import JUDGE_POLICIES, route_request
+from routing.signals import judge_run_finished, verdicts_updated
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def run_items(*, campaign: Campaign, scope: str):
     may still be needed on (`routable`: not a gold check, and not one that humans alone label and have
     labelled or leased; what a judge-first routing policy needs verdicts on), or the gold checks (`gold`: in
     both orders like every pairwise item, so the judges are scored on the same gold as the humans,
-    `annotate.services.quality.gold`)."""
+    `routing.gold`)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     items = Item.objects.filter(campaign=campaign)
@@ -384,11 +384,11 @@ def judge_run(job: Job, progress) -> dict:
     stats["processes"] = shards
     stats["verdicts"] = judge_verdicts_update(campaign=campaign, item_ids=item_ids)
     stats["routed_to_humans"] = _route_unjudgeable(campaign=campaign, item_ids=item_ids)
-    stats_request(campaign_id=campaign.pk)  # judges against humans, with the new judgments
+    judge_run_finished.send(sender=JOB_KIND, campaign=campaign, job=job)  # judges against humans: statistics
     # The new verdicts decide where items go. A pass that found this run busy asked for judges again: items
     # that arrived meanwhile are not in this run. Otherwise the pass starts no run (no endless chain).
     again = bool((Job.objects.filter(pk=job.pk).values_list("params", flat=True).first() or {}).get("route_again"))
-    # New gold scores may open or close the gold gate (annotate.services.quality.gold): a pass applies it.
+    # New gold scores may open or close the gold gate (routing.gold): a pass applies it.
     gated = campaign.judge_gold_threshold is not None and scope in ("gold", "all")  # "all" judges gold items too
     wanted = again or gated or job.params.get("then_route") or campaign.routing_policy in JUDGE_POLICIES
     if wanted and job.params.get("route_after", True):
@@ -625,7 +625,7 @@ def judge_verdicts_update(*, campaign: Campaign, item_ids: list[int]) -> int:
             ],
         )  # fmt: skip
         # A verdict that arrives after the humans labelled can dispute their majority (dynamic overlap).
-        overlap.items_recheck(campaign=campaign, item_ids=[verdict.item_id for verdict in verdicts])
+        verdicts_updated.send(sender=JOB_KIND, campaign=campaign, item_ids=[verdict.item_id for verdict in verdicts])
         written += len(verdicts)
     return written
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from annotate.models import Annotation, AnnotatorStanding, Assignment, Campaign, Item, Job
-from annotate.services.quality.gold import (
-    gold_accuracy,
-    human_gold_scores,
-    judge_gold_scores,
-    llm_only_allowed,
-    llm_only_gate,
-)
+from annotate.services.quality.gold import gold_accuracy, human_gold_scores
+from routing.gold import judge_gold_scores, llm_only_allowed, llm_only_gate
 from routing.judges.runs import judge_run_start, run_items
 from tests.factories import CampaignFactory, ItemFactory, JudgeFactory, UserFactory
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotate.models import Annotation, Campaign, Item, Job, RoutingDecision
-from annotate.services.jobs import JobFailed, job_run
-from routing import router
+from jobs.registry import JobFailed
+from jobs.runner import job_run
+from routing import reads, router
 from routing.router import CALIBRATION, OVERRIDE, route_campaign, route_override
 from tests.factories import AdminFactory, CampaignFactory, ItemFactory, JudgeFactory, UserFactory
 
@@ -397,7 +398,7 @@ def test_judgments_from_an_old_prompt_version_do_not_count():
                                calibration_fraction=0)  # fmt: skip
     judge = JudgeFactory(base_url="http://127.0.0.1:9/v1", model="m")
     campaign.judges.add(judge)
-    current = router.stale_judgments(campaign)
+    current = reads.stale_judgments(campaign)
     items = [ItemFactory(campaign=campaign, external_id=f"v{k}") for k in range(10)]
     from routing.judges.templates import template_for
 
@@ -416,7 +417,7 @@ def test_judgments_from_an_old_prompt_version_do_not_count():
                 )
     signals = router.judge_signal_map(campaign, [i.pk for i in items])
     assert not any(sig["flipped"] or sig["disagree"] for sig in signals.values())
-    assert len(router.judge_labels([items[0].pk], exclude=current)[items[0].pk]) == 1
+    assert len(reads.judge_labels([items[0].pk], exclude=current)[items[0].pk]) == 1
 
 
 def test_route_sync_runs_the_judges_it_waits_for_then_routes(capsys):

@@ -12,7 +12,7 @@ from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from routing import features, policies
+from routing import features, learned, policies
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_learned_finds_judge_errors_better_than_random():
     train_X, train_y = _synthetic(400, 0)
     X, wrong = _synthetic(400, 1)
     names = ["response_tokens", "length_ratio", "noise_1", "noise_2"]
-    result = policies.learned(train_X, train_y, X, 0.25, feature_names=names)
+    result = learned.learned(train_X, train_y, X, 0.25, feature_names=names)
     assert result.destinations.count("human") == 100
     assert result.probabilities.shape == (400,) and ((result.probabilities >= 0) & (result.probabilities <= 1)).all()
     caught_learned = sum(w for w, d in zip(wrong, result.destinations, strict=True) if d == "human")
@@ -108,8 +108,8 @@ def test_learned_finds_judge_errors_better_than_random():
 def test_learned_is_deterministic():
     train_X, train_y = _synthetic(200, 0)
     X, _ = _synthetic(50, 1)
-    first = policies.learned(train_X, train_y, X, 10, seed=3)
-    again = policies.learned(train_X, train_y, X, 10, seed=3)
+    first = learned.learned(train_X, train_y, X, 10, seed=3)
+    again = learned.learned(train_X, train_y, X, 10, seed=3)
     assert first.destinations == again.destinations
     np.testing.assert_array_equal(first.probabilities, again.probabilities)
 
@@ -141,7 +141,7 @@ def test_learned_starts_from_judge_uncertainty_when_data_are_few():
         train_X, train_y, _ = _judged(30, 100 + seed)
         if train_X[:, names.index("judge_flipped")].sum() < 2:
             continue  # nothing tells flips apart
-        result = policies.learned(train_X, train_y, X, k, feature_names=names, seed=seed)
+        result = learned.learned(train_X, train_y, X, k, feature_names=names, seed=seed)
         human = np.array(result.destinations) == "human"
         plain = make_pipeline(StandardScaler(), LogisticRegression()).fit(np.log1p(train_X), train_y)
         plain_human = np.array(policies.route_top(plain.predict_proba(np.log1p(X))[:, 1], k)) == "human"
@@ -149,8 +149,8 @@ def test_learned_starts_from_judge_uncertainty_when_data_are_few():
         share_plain.append(flipped[plain_human].mean())
         caught_learned.append(wrong[human].mean())
         caught_plain.append(wrong[plain_human].mean())
-        assert set(result.importances) == {*names, policies.UNCERTAINTY_FEATURE}
-        assert result.importances[policies.UNCERTAINTY_FEATURE] > 0
+        assert set(result.importances) == {*names, learned.UNCERTAINTY_FEATURE}
+        assert result.importances[learned.UNCERTAINTY_FEATURE] > 0
     assert np.mean(share_learned) > 0.9 > np.mean(share_plain) + 0.1
     assert np.mean(caught_learned) > np.mean(caught_plain) + 0.1
 
@@ -159,7 +159,7 @@ def test_learned_probabilities_are_calibrated():
     """Against scikit-learn's reliability curve on held-out items: predicted and observed error rates agree."""
     train_X, train_y = _synthetic(3000, 0)
     X, wrong = _synthetic(3000, 1)
-    result = policies.learned(train_X, train_y, X, 0)
+    result = learned.learned(train_X, train_y, X, 0)
     observed, predicted = calibration_curve(wrong, result.probabilities, n_bins=5, strategy="quantile")
     np.testing.assert_allclose(predicted, observed, atol=0.05)
     assert brier_score_loss(wrong, result.probabilities) < brier_score_loss(wrong, np.full(3000, train_y.mean()))
@@ -167,15 +167,15 @@ def test_learned_probabilities_are_calibrated():
 
 def test_learned_without_both_classes_follows_judge_uncertainty():
     X, _, names = _judged(50, 3)
-    uncertainty = policies._uncertainty_column(X, names)
-    result = policies.learned(X, np.zeros(50), X, 5, feature_names=names)
+    uncertainty = learned._uncertainty_column(X, names)
+    result = learned.learned(X, np.zeros(50), X, 5, feature_names=names)
     assert (result.probabilities == 0).all() and result.importances == {}
     assert result.destinations == policies.route_top(uncertainty, 5)
 
 
 def test_learned_without_both_classes_spends_the_budget_at_random():
     X = np.random.default_rng(0).normal(size=(30, 3))
-    result = policies.learned(X, np.zeros(30), X[:10], 0.5)
+    result = learned.learned(X, np.zeros(30), X[:10], 0.5)
     assert result.destinations.count("human") == 5
     assert (result.probabilities == 0).all()
     assert result.importances == {}
