@@ -7,6 +7,9 @@ Three verdict formats, one per built-in template family:
 - ``prometheus``: Prometheus style feedback ending in ``[RESULT] 4``; with several criteria, one line per
   criterion: ``correctness: [RESULT] 3``.
 - ``llmbar``: LLMBar style ``Output (a)`` / ``Output (b)``, no tie; it rates the ``overall`` aspect only.
+- ``arena_prometheus`` (campaigns of both kinds): an ``arena`` line per pairwise aspect and a ``prometheus``
+  line per rubric criterion and response, ``correctness_a: [RESULT] 3`` for the response shown first and
+  ``correctness_b`` for the other; the two parts are parsed as their own formats and merged into one label.
 
 Rules shared by all of them: the **last** verdict in the text wins (judges restate the options before
 answering); a verdict outside the schema (``[[A>>B]]`` on a scale of 1, a tie where ties are not allowed, a
@@ -22,7 +25,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-FORMATS = ("arena", "prometheus", "llmbar")
+from routing.judges.refusals import excerpt, reads_as_refusal, refusal_reason
+
+FORMATS = ("arena", "prometheus", "llmbar", "arena_prometheus")
 OVERALL = "overall"
 
 
@@ -86,6 +91,21 @@ def rubric_criteria(campaign_schema: Mapping) -> list[dict]:
         raise ValueError("the campaign schema has no rubric criteria") from None
 
 
+def per_response_criteria(campaign_schema: Mapping) -> list[dict]:
+    """A campaign of both kinds rates each rubric criterion for each response: `<criterion>_a` for the response
+    shown first, `<criterion>_b` for the other (the label keys of `annotate.schema.label_keys`)."""
+    return [
+        {**c, "name": c["name"] + suffix, "response": suffix[1:].upper()}
+        for c in rubric_criteria(campaign_schema)
+        for suffix in ("_a", "_b")
+    ]
+
+
+def per_response_schema(campaign_schema: Mapping) -> dict:
+    """The rubric part of a campaign of both kinds as a rubric schema whose criteria are the per-response keys."""
+    return {"rubric": {"criteria": per_response_criteria(campaign_schema)}}
+
+
 def llmbar_aspect(campaign_schema: Mapping) -> dict:
     """The one aspect an LLMBar-style judge rates: `overall`, which every pairwise schema has."""
     for aspect in pairwise_aspects(campaign_schema):
@@ -105,51 +125,17 @@ def allowed_verdicts(campaign_schema: Mapping, verdict_format: str) -> dict[str,
         return {c["name"]: {str(v): v for v in range(c["min"], c["max"] + 1)} for c in rubric_criteria(campaign_schema)}
     if verdict_format == "llmbar":
         return {llmbar_aspect(campaign_schema)["name"]: dict(LLMBAR_TOKENS)}
+    if verdict_format == "arena_prometheus":
+        return allowed_verdicts(campaign_schema, "arena") | allowed_verdicts(
+            per_response_schema(campaign_schema), "prometheus"
+        )
     raise ValueError(f"unknown verdict format {verdict_format!r}; choose one of {', '.join(FORMATS)}")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Refusals
-
-# A refusal *opens* the answer. A refusal phrase further in is usually the judge quoting a response that
-# refused, which is evidence about that response, not a refusal to judge.
-_REFUSAL_OPENING = re.compile(
-    r"""^[\W_]*
-        (?:(?:i'?m|i\s+am)\s+(?:so\s+|very\s+|truly\s+)?sorry|sorry|apologies|unfortunately)?[\s,.!:;-]*
-        (?:but\s+)?(?:as\s+an\s+ai[^,.]{0,40}[,.]\s*)?
-        i\s+(?:can(?:no|')?t|cannot|won'?t|will\s+not|(?:am|'m)\s+(?:unable|not\s+able)\s+to|must\s+decline
-              |(?:do\s+not|don'?t)\s+feel\s+comfortable)
-        \b(?:\s+\w+){0,2}?\s+
-        (?:help|assist|comply|provide|fulfil|fulfill|do|engage|continue|complete|evaluate|judge|answer|respond
-           |support|participate|create|generate|process|rate|compare|review)\b""",
-    re.IGNORECASE | re.VERBOSE,
-)
-_REFUSAL_ANYWHERE = re.compile(
-    r"(?:i'?m|i\s+am)\s+sorry,?\s+but\s+i|i\s+(?:can(?:no|')?t|cannot|won'?t)\s+(?:help|assist|comply)\s+with",
-    re.IGNORECASE,
-)
-
-
-def refusal_reason(text: str) -> str | None:
-    """A failure reason when the output is empty or opens with a refusal; None otherwise."""
-    stripped = text.replace("\u2019", "'").strip()
-    if not stripped:
-        return "empty output"
-    if _REFUSAL_OPENING.match(stripped):
-        return f"the judge refused: {_excerpt(stripped)!r}"
-    return None
-
-
 def _no_verdict(text: str, expected: str) -> ParseResult:
-    normalised = text.replace("\u2019", "'")
-    if _REFUSAL_ANYWHERE.search(normalised):
-        return failed(f"no verdict; the output reads as a refusal: {_excerpt(text.strip())!r}")
+    if reads_as_refusal(text):
+        return failed(f"no verdict; the output reads as a refusal: {excerpt(text.strip())!r}")
     return failed(f"no verdict found (expected {expected})")
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -305,6 +291,24 @@ def parse_prometheus(text: str, *, campaign_schema: Mapping) -> ParseResult:
     )
 
 
+def _merged(comparison: ParseResult, scores: ParseResult, *, reasoning: str) -> ParseResult:
+    """The two parts of a "both" answer as one result: a label only when both parts gave theirs."""
+    verdicts, spans = comparison.verdicts | scores.verdicts, comparison.spans | scores.spans
+    problems = list(dict.fromkeys(p.failure for p in (comparison, scores) if p.failure))  # a refusal fails both
+    if problems:
+        return ParseResult(None, "; ".join(problems), verdicts, spans, reasoning)
+    return ParseResult(comparison.label | scores.label, None, verdicts, spans, reasoning)  # type: ignore[operator]
+
+
+def parse_arena_prometheus(text: str, *, campaign_schema: Mapping) -> ParseResult:
+    """Parse a "both" answer: ``[[A>B]]`` per pairwise aspect and ``<criterion>_a: [RESULT] n`` per response."""
+    comparison = parse_arena(text, campaign_schema=campaign_schema)
+    scores = parse_prometheus(text, campaign_schema=per_response_schema(campaign_schema))
+    # The reasoning runs up to the first verdict line of either part.
+    reasoning = min((r for r in (comparison.reasoning, scores.reasoning) if r), key=len, default="")
+    return _merged(comparison, scores, reasoning=reasoning)
+
+
 # LLMBar answers are either the bare choice or a short explanation ending in "Therefore, Output (a) is
 # better." Explanations mention both outputs, so a mention counts only as a conclusion ("... is better"),
 # an explicit choice ("I choose Output (b)"), or a line that opens with it (the bare answer); the
@@ -380,15 +384,21 @@ def _value_span(text: str, key: str, value: str, after: int) -> tuple[int, int] 
 
 def parse_structured(text: str, *, campaign_schema: Mapping, verdict_format: str) -> ParseResult:
     """Parse a JSON answer written to the template's `json_schema` (tolerating ```json fences)."""
+    if verdict_format == "arena_prometheus":  # {"reasoning", "verdicts": {aspect: "A>B"}, "scores": {key: n}}
+        comparison = parse_structured(text, campaign_schema=campaign_schema, verdict_format="arena")
+        scores = parse_structured(
+            text, campaign_schema=per_response_schema(campaign_schema), verdict_format="prometheus"
+        )
+        return _merged(comparison, scores, reasoning=comparison.reasoning)
     refused = refusal_reason(text)
     if refused:
         return failed(refused)
     loaded = _load_json(text)
     if loaded is None:
-        return failed(f"output is not valid JSON: {_excerpt(text.strip())!r}")
+        return failed(f"output is not valid JSON: {excerpt(text.strip())!r}")
     data, offset = loaded
     if not isinstance(data, dict):
-        return failed(f"output is JSON but not an object: {_excerpt(text.strip())!r}")
+        return failed(f"output is JSON but not an object: {excerpt(text.strip())!r}")
     container_key = "scores" if verdict_format == "prometheus" else "verdicts"
     answers = data.get(container_key, data)
     if not isinstance(answers, dict):
@@ -437,7 +447,12 @@ def parse_structured(text: str, *, campaign_schema: Mapping, verdict_format: str
     return ParseResult(values, None, verdicts, spans, reasoning)
 
 
-TEXT_PARSERS = {"arena": parse_arena, "prometheus": parse_prometheus, "llmbar": parse_llmbar}
+TEXT_PARSERS = {
+    "arena": parse_arena,
+    "prometheus": parse_prometheus,
+    "llmbar": parse_llmbar,
+    "arena_prometheus": parse_arena_prometheus,
+}
 
 
 def parse_output(text: str | None, *, campaign_schema: Mapping, verdict_format: str) -> ParseResult:

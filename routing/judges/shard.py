@@ -1,4 +1,4 @@
-"""`python -m routing.judges.shard JOB SHARD SHARDS`: one process's share of a judge run (see runs.py).
+"""`python -m routing.judges.shard JOB SHARD SHARDS`: one process's share of a judge run (see shards.py).
 
 Prints one JSON line: what it judged, failed and spent.
 """
@@ -11,7 +11,7 @@ import django
 
 def main(argv: list[str]) -> None:
     django.setup()
-    from routing.judges.runs import shard_main
+    from routing.judges.shards import shard_main
 
     job_id, shard, shards = (int(a) for a in argv)
     print(json.dumps(shard_main(job_id=job_id, shard=shard, shards=shards)), flush=True)

@@ -13,6 +13,17 @@ Built-in templates (our own wording):
   score rubric, with feedback, then ``[RESULT] n``.
 - ``llmbar``: LLMBar-style choice between Output (a) and Output (b), no tie and no explanation; it rates
   the ``overall`` aspect only, as -1 or +1 whatever that aspect's scale.
+- ``both-arena-prometheus`` (default for campaigns of both kinds): one prompt that shows both responses,
+  compares them Arena-style on each pairwise aspect and grades each one Prometheus-style on each rubric
+  criterion, answering ``overall: [[A>B]]`` and ``correctness_a: [RESULT] 3`` / ``correctness_b: [RESULT] 4``
+  (``_a`` is the response shown first).
+
+Why one combined prompt for "both" campaigns rather than the pairwise template in both orders plus the
+rubric template once per response: each call then answers one whole label of the campaign's schema, so a
+"both" judgment is keyed, stored, retried, resumed and paid for exactly as a pairwise one (one per judge,
+prompt version, sample and order; two calls per item instead of four), its raw output is one answer, and
+its rubric scores are also given in both orders, so position bias shows on them too (`label_orient` swaps
+the ``_a``/``_b`` keys with the sides, `verdicts.consistency` averages them).
 
 Placeholders, for built-in and custom texts alike (write ``$$`` for a literal dollar sign):
 
@@ -22,7 +33,8 @@ Placeholders, for built-in and custom texts alike (write ``$$`` for a literal do
 - pairwise: ``$response_a``, ``$response_b`` (in the order *shown* to the judge), ``$aspects`` (one line
   per aspect: name and description);
 - rubric: ``$response``, ``$reference`` (the reference answer, or a note that there is none),
-  ``$criteria`` (each criterion with its range, description and the description of every score).
+  ``$criteria`` (each criterion with its range, description and the description of every score);
+- both kinds: the pairwise placeholders, ``$reference`` and ``$criteria``.
 
 A custom text (the `Judge.prompt_override` field) is named ``custom``; it keeps the verdict format, parser
 and JSON schema of the built-in template it is based on (the judge's `prompt_template`, else the default
@@ -46,10 +58,12 @@ from .parsing import (
     llmbar_aspect,
     pairwise_aspects,
     parse_output,
+    per_response_criteria,
     rubric_criteria,
 )
+from .prompts import BOTH_ARENA_PROMETHEUS_TEXT, LLMBAR_TEXT, PAIRWISE_ARENA_TEXT, RUBRIC_PROMETHEUS_TEXT
 
-TEMPLATE_KINDS = ("pairwise", "rubric")
+TEMPLATE_KINDS = ("pairwise", "rubric", "both")
 SYSTEM_MARKER, USER_MARKER = "[system]", "[user]"
 NO_GUIDELINES = "(The campaign gives no further guidelines.)"
 NO_REFERENCE = "(No reference answer is given: judge the response on its own merits.)"
@@ -57,7 +71,9 @@ PLACEHOLDERS = {
     "pairwise": frozenset({"prompt", "guidelines", "verdict_options", "response_a", "response_b", "aspects"}),
     "rubric": frozenset({"prompt", "guidelines", "verdict_options", "response", "reference", "criteria"}),
 }
+PLACEHOLDERS["both"] = PLACEHOLDERS["pairwise"] | {"reference", "criteria"}
 REQUIRED_PLACEHOLDERS = {"pairwise": ("response_a", "response_b"), "rubric": ("response",)}
+REQUIRED_PLACEHOLDERS["both"] = REQUIRED_PLACEHOLDERS["pairwise"]
 
 Message = dict[str, str]
 
@@ -113,13 +129,16 @@ def _arena_options(aspect: Mapping) -> str:
     return "\n".join(lines)
 
 
-def _arena_verdict_options(campaign_schema: Mapping, structured: bool) -> str:
-    aspects = pairwise_aspects(campaign_schema)
+def _arena_option_blocks(aspects: Sequence[Mapping]) -> list[str]:
     shapes = {(a["scale"], a.get("allow_tie", True)) for a in aspects}
     if len(shapes) == 1:
-        blocks = ["Verdict options:\n" + _arena_options(aspects[0])]
-    else:
-        blocks = [f"Verdict options for {a['name']}:\n" + _arena_options(a) for a in aspects]
+        return ["Verdict options:\n" + _arena_options(aspects[0])]
+    return [f"Verdict options for {a['name']}:\n" + _arena_options(a) for a in aspects]
+
+
+def _arena_verdict_options(campaign_schema: Mapping, structured: bool) -> str:
+    aspects = pairwise_aspects(campaign_schema)
+    blocks = _arena_option_blocks(aspects)
     if structured:
         example = {
             "reasoning": "<your comparison>",
@@ -161,10 +180,35 @@ def _llmbar_verdict_options(campaign_schema: Mapping, structured: bool) -> str:
     return 'Answer with "Output (a)" or "Output (b)" only, and no other words.'
 
 
+def _arena_prometheus_verdict_options(campaign_schema: Mapping, structured: bool) -> str:
+    aspects, scored = pairwise_aspects(campaign_schema), per_response_criteria(campaign_schema)
+    blocks = _arena_option_blocks(aspects)
+    blocks.append(
+        "Scores: grade Response A and Response B each on every criterion of the score rubric, with an integer "
+        "in the criterion's range: <criterion>_a is the score of Response A, <criterion>_b that of Response B."
+    )
+    if structured:
+        example = {
+            "reasoning": "<your comparison and grading>",
+            "verdicts": {a["name"]: "<one option, without brackets>" for a in aspects},
+            "scores": {c["name"]: _score_range(c) for c in scored},
+        }
+        blocks.append("Answer with a JSON object only, of this shape:\n" + json.dumps(example, indent=2))
+    else:
+        lines = [f"{a['name']}: [[verdict]]" for a in aspects]
+        lines += [f"{c['name']}: [RESULT] {_score_range(c)}" for c in scored]
+        blocks.append(
+            "Answer format: end your answer with exactly these lines, replacing [[verdict]] with one of the "
+            "options above, brackets included, and each <...> with a score:\n" + "\n".join(lines)
+        )
+    return "\n\n".join(blocks)
+
+
 VERDICT_OPTIONS = {
     "arena": _arena_verdict_options,
     "prometheus": _prometheus_verdict_options,
     "llmbar": _llmbar_verdict_options,
+    "arena_prometheus": _arena_prometheus_verdict_options,
 }
 
 
@@ -196,18 +240,29 @@ def _strict_object(properties: dict, required: Sequence[str]) -> dict:
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
 
 
+def _scores_object(criteria: Sequence[Mapping]) -> dict:
+    # An enum of the integers rather than minimum/maximum: every structured-output backend honours enum.
+    scores = {
+        c["name"]: {"type": "integer", "enum": list(range(c["min"], c["max"] + 1)), "description": c["description"]}
+        for c in criteria
+    }
+    return _strict_object(scores, list(scores))
+
+
 def _json_schema(campaign_schema: Mapping, verdict_format: str) -> dict:
-    allowed = allowed_verdicts(campaign_schema, verdict_format)
     if verdict_format == "prometheus":
-        # An enum of the integers rather than minimum/maximum: every structured-output backend honours enum.
-        scores = {
-            c["name"]: {"type": "integer", "enum": list(range(c["min"], c["max"] + 1)), "description": c["description"]}
-            for c in rubric_criteria(campaign_schema)
-        }
-        return _strict_object(
-            {"feedback": {"type": "string"}, "scores": _strict_object(scores, list(scores))}, ["feedback", "scores"]
-        )
+        scores = _scores_object(rubric_criteria(campaign_schema))
+        return _strict_object({"feedback": {"type": "string"}, "scores": scores}, ["feedback", "scores"])
+    comparing = "arena" if verdict_format == "arena_prometheus" else verdict_format
+    allowed = allowed_verdicts(campaign_schema, comparing)
     verdicts = {name: {"type": "string", "enum": list(tokens)} for name, tokens in allowed.items()}
+    if verdict_format == "arena_prometheus":
+        properties = {
+            "reasoning": {"type": "string"},
+            "verdicts": _strict_object(verdicts, list(verdicts)),
+            "scores": _scores_object(per_response_criteria(campaign_schema)),
+        }
+        return _strict_object(properties, list(properties))
     if verdict_format == "llmbar":
         # LLMBar's judge gives no explanation, so its schema has no reasoning field.
         return _strict_object({"verdicts": _strict_object(verdicts, list(verdicts))}, ["verdicts"])
@@ -226,8 +281,8 @@ class JudgeTemplate:
     """A versioned judge prompt: renders the messages, describes the structured answer, parses the output."""
 
     name: str
-    kind: str  # "pairwise" or "rubric"
-    verdict_format: str  # "arena", "prometheus" or "llmbar"
+    kind: str  # "pairwise", "rubric" or "both"
+    verdict_format: str  # "arena", "prometheus", "llmbar" or "arena_prometheus"
     text: str
     based_on: str = ""  # for a custom text: the built-in template whose verdict format it reuses
     version: str = field(init=False)
@@ -252,9 +307,10 @@ class JudgeTemplate:
     ) -> list[Message]:
         """The chat messages for one judgment.
 
-        `kind` is the campaign's kind (a campaign of both kinds uses a pairwise and a rubric template);
-        `responses` are the two responses in the order shown to the judge (pairwise), `response` the one
-        response rated (rubric). With `structured`, the answer format asks for the `json_schema` object.
+        `kind` is the campaign's kind (a campaign of both kinds can also be shown a pairwise or a rubric
+        template, which then asks for its part of the label only); `responses` are the two responses in the
+        order shown to the judge (pairwise and both kinds), `response` the one response rated (rubric). With
+        `structured`, the answer format asks for the `json_schema` object.
         """
         if kind not in (self.kind, "both"):
             raise ValueError(f"template {self.name!r} judges {self.kind} labels, not a {kind} campaign")
@@ -263,19 +319,20 @@ class JudgeTemplate:
             "guidelines": guidelines.strip() or NO_GUIDELINES,
             "verdict_options": VERDICT_OPTIONS[self.verdict_format](campaign_schema, structured),
         }
-        if self.kind == "pairwise":
+        if self.kind == "rubric":
+            if response is None:
+                raise ValueError("a rubric judgment needs the response to rate")
+            values["response"] = response
+        else:
             if responses is None or len(responses) != 2:
-                raise ValueError("a pairwise judgment needs exactly two responses, in the order shown")
+                raise ValueError(f"a {self.kind} judgment needs exactly two responses, in the order shown")
             values |= {
                 "response_a": responses[0],
                 "response_b": responses[1],
                 "aspects": _aspects_text(campaign_schema, self.verdict_format),
             }
-        else:
-            if response is None:
-                raise ValueError("a rubric judgment needs the response to rate")
+        if self.kind != "pairwise":
             values |= {
-                "response": response,
                 "reference": (reference or "").strip() or NO_REFERENCE,
                 "criteria": _criteria_text(campaign_schema),
             }
@@ -321,6 +378,14 @@ class JudgeTemplate:
                 raise ValueError(f"{key}={value} is not an allowed verdict")
             tokens[key] = by_value[value]
         reasoning = reasoning or "Both responses were read in full before deciding."
+        if self.verdict_format == "arena_prometheus":
+            compared = allowed_verdicts(campaign_schema, "arena")
+            verdicts = {k: t for k, t in tokens.items() if k in compared}
+            scores = {k: v for k, v in label.items() if k not in compared}
+            if structured:
+                return json.dumps({"reasoning": reasoning, "verdicts": verdicts, "scores": scores})
+            lines = [f"{k}: [[{t}]]" for k, t in verdicts.items()] + [f"{k}: [RESULT] {v}" for k, v in scores.items()]
+            return f"{reasoning}\n\n" + "\n".join(lines)
         if structured:
             if self.verdict_format == "prometheus":
                 return json.dumps({"feedback": reasoning, "scores": dict(label)})
@@ -357,113 +422,16 @@ def check_template_text(text: str, kind: str) -> None:
         raise ValueError("the template text has markers but no message text")
 
 
-PAIRWISE_ARENA_TEXT = """\
-[system]
-You are an impartial judge of AI assistants. You are shown a prompt and two responses to it, Response A and
-Response B, and you decide which response is better on each aspect you are asked about, and by how much.
-
-Judge what the responses say, not where they appear or how long they are: either position is equally likely
-to hold the better response, and a longer response is not better for being longer. Check facts and reasoning
-yourself where you can; a fluent answer that is wrong is worse than a plain one that is right. Where the
-campaign's guidelines apply, follow them.
-
-Explain your comparison briefly first, then give your verdicts in exactly the format asked for.
-[user]
-## Guidelines
-$guidelines
-
-## Prompt
-$prompt
-
-## Response A
-[The start of Response A]
-$response_a
-[The end of Response A]
-
-## Response B
-[The start of Response B]
-$response_b
-[The end of Response B]
-
-## Aspects to judge
-$aspects
-
-## Your verdict
-$verdict_options
-"""
-
-RUBRIC_PROMETHEUS_TEXT = """\
-[system]
-You are a fair, strict evaluator. You grade one response against a score rubric, as a careful expert in the
-subject would, and your scores mean what the rubric says they mean.
-[user]
-You are given an instruction, a response to it, possibly a reference answer that deserves the top score, and
-a score rubric with a description for every score.
-
-1. Write feedback that assesses the response strictly against the rubric, not in general terms.
-2. Then score each criterion with an integer in its range, choosing the score whose description fits best.
-3. Use exactly the answer format given at the end, with no greeting or closing remarks.
-
-## Guidelines
-$guidelines
-
-## Instruction
-$prompt
-
-## Response to evaluate
-[The start of the response]
-$response
-[The end of the response]
-
-## Reference answer
-$reference
-
-## Score rubric
-$criteria
-
-## Answer format
-$verdict_options
-"""
-
-LLMBAR_TEXT = """\
-[system]
-You help evaluate how well AI assistants follow instructions, by choosing the better of two outputs.
-[user]
-Choose whichever of Output (a) and Output (b) is better for the instruction below. Two different AI
-assistants wrote them.
-
-Rules for your choice:
-(1) Ask first whether an output does what the instruction asks, faithfully, precisely and completely; weigh
-helpfulness, accuracy, level of detail and harmlessness only after that.
-(2) An output that gives more or less than the instruction asks for does not execute it precisely.
-(3) Stay objective: the order of the outputs must not sway you, as either one is equally likely to be better.
-
-Campaign guidelines:
-$guidelines
-
-Give no explanation and do not say that both or neither are good. $verdict_options
-
-# Instruction:
-$prompt
-
-# Output (a):
-$response_a
-
-# Output (b):
-$response_b
-
-# Which is better for the instruction, Output (a) or Output (b)?
-"""
-
 BUILTIN_TEMPLATES: dict[str, JudgeTemplate] = {
     t.name: t
     for t in (
         JudgeTemplate("pairwise-arena", "pairwise", "arena", PAIRWISE_ARENA_TEXT),
         JudgeTemplate("rubric-prometheus", "rubric", "prometheus", RUBRIC_PROMETHEUS_TEXT),
         JudgeTemplate("llmbar", "pairwise", "llmbar", LLMBAR_TEXT),
+        JudgeTemplate("both-arena-prometheus", "both", "arena_prometheus", BOTH_ARENA_PROMETHEUS_TEXT),
     )
 }
-DEFAULT_TEMPLATES = {"pairwise": "pairwise-arena", "rubric": "rubric-prometheus"}
+DEFAULT_TEMPLATES = {"pairwise": "pairwise-arena", "rubric": "rubric-prometheus", "both": "both-arena-prometheus"}
 CUSTOM = "custom"
 
 
@@ -471,7 +439,7 @@ def template_for(*, name: str, override: str, kind: str) -> JudgeTemplate:
     """The template a judge uses for `kind` labels: its built-in `name` (empty for the default), or its
     custom `override` text, which keeps the verdict format of that built-in. Raises ValueError."""
     if kind not in TEMPLATE_KINDS:
-        raise ValueError(f"judge templates are for {' or '.join(TEMPLATE_KINDS)} labels, not {kind!r}")
+        raise ValueError(f"judge templates are for {', '.join(TEMPLATE_KINDS)} labels, not {kind!r}")
     name = name.strip() or DEFAULT_TEMPLATES[kind]
     if name not in BUILTIN_TEMPLATES:
         raise ValueError(f"unknown judge template {name!r}; built-in templates: {', '.join(sorted(BUILTIN_TEMPLATES))}")

@@ -239,6 +239,9 @@ class Aggregate:
     undecided: tuple[str, ...]
 
 
+AGGREGATION_METHODS = ("majority", "mean", "mixed")
+
+
 def _round_half_toward_zero(value: float) -> int:
     return _sign(value) * math.ceil(abs(value) - 0.5)
 
@@ -258,10 +261,12 @@ def aggregate_judgments(
     - ``mean``: the weighted mean, rounded to the nearest integer (halves toward zero for pairwise keys,
       down for rubric keys); a pairwise mean that rounds to a tie the aspect does not allow goes to the
       side the mean leans to, and an exact 0 there is undecided.
+    - ``mixed`` (campaigns of both kinds): ``majority`` for the pairwise keys, ``mean`` for the rubric
+      scores, so two judges scoring 3 and 4 give 3 rather than leaving the whole label undecided.
     Labels must cover the same keys (ValueError otherwise).
     """
-    if method not in ("majority", "mean"):
-        raise ValueError(f"method {method!r} is not 'majority' or 'mean'")
+    if method not in AGGREGATION_METHODS:
+        raise ValueError(f"method {method!r} is not one of {', '.join(AGGREGATION_METHODS)}")
     labelled = [(dict(label), confidence) for label, confidence in judgments if label is not None]
     failed = len(judgments) - len(labelled)
     if not labelled:
@@ -284,7 +289,7 @@ def aggregate_judgments(
         by_value: dict[int, float] = {}
         for w, v in zip(weights, values, strict=True):
             by_value[v] = by_value.get(v, 0.0) + w
-        if method == "majority":
+        if method == "majority" or (method == "mixed" and key in ties):
             top = max(by_value.values())
             leaders = [v for v, w in by_value.items() if math.isclose(w, top)]
             nearest = min(abs(v - mean[key]) for v in leaders)

@@ -194,7 +194,7 @@ def default_answer(request: Mapping) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Tokens and logprobs
 
-_TOKEN = re.compile(r"\s*(?:\[\[|\[RESULT\])|\]\]|>{1,3}|<{1,3}|=|\s*[A-Za-z]+|\s*\d|\s*[^\w\s]|\s+")
+_TOKEN = re.compile(r"\s*(?:\[\[|\[RESULT\])|\]\]|>{1,3}|<{1,3}|=|\s*[A-Za-z_]+|\s*\d|\s*[^\w\s]|\s+")
 _VERDICT_ALTERNATIVES = {
     "A": ["B"],
     "B": ["A"],

@@ -337,3 +337,45 @@ def test_llmbar_swap_synthesis_rounds_are_the_last_round():
         if len(entry["results"]) == 2:
             first = entry["results"][0]
             assert first["swap = False"]["winner"] != first["swap = True"]["winner"]
+
+
+# Campaigns of both kinds: an Arena line per aspect and a [RESULT] line per criterion and response
+
+BOTH = schema_validate(
+    {"pairwise": preset("multipref")["pairwise"], "rubric": preset("prometheus")["rubric"]}, "both"
+)  # overall, helpfulness, truthfulness, harmlessness; score_a, score_b (1-5)
+
+
+def both(text):
+    return parse_output(text, campaign_schema=BOTH, verdict_format="arena_prometheus")
+
+
+def test_a_free_form_both_answer_parses_by_name_and_the_last_verdict_wins():
+    text = (
+        "Response A answers the question; B does not.\n\n"
+        "Scores use [RESULT] n, comparisons [[A>B]].\n"
+        "- **Overall**: [[A>>B]]\n- Helpfulness: [[A>B]]\n- Truthfulness: [[A=B]]\n- Harmlessness: [[A=B]]\n"
+        "**Score (Response A)** — see below\nscore_a: [RESULT] 5\nScore B: [RESULT] 2\n"
+        "On reflection, score_b: [RESULT] 1"
+    )
+    result = both(text)
+    assert result.label == {"overall": -2, "helpfulness": -1, "truthfulness": 0, "harmlessness": 0,
+                            "score_a": 5, "score_b": 1}  # fmt: skip
+    # The reasoning runs up to the first verdict line of either part (an unnamed restatement is no verdict).
+    assert (
+        result.reasoning
+        == "Response A answers the question; B does not.\n\nScores use [RESULT] n, comparisons [[A>B]]."
+    )
+    assert text[slice(*result.spans["score_b"])] == "1" and text[slice(*result.spans["overall"])] == "A>>B"
+
+
+def test_a_both_answer_fails_on_either_part_and_says_which():
+    grades = "\nscore_a: [RESULT] 4\nscore_b: [RESULT] 3"
+    assert both("overall: [[A>B]]" + grades).failure == ("no verdict for 'helpfulness', 'truthfulness', 'harmlessness'")
+    outside = both("overall: [[A>>>B]]\nhelpfulness: [[A>B]]\ntruthfulness: [[A>B]]\nharmlessness: [[A>B]]" + grades)
+    assert (
+        outside.failure == "verdict 'A>>>B' for 'overall' is outside the aspect's scale (±2)" and outside.label is None
+    )
+    unnamed = both("overall: [[A>B]]\nhelpfulness: [[A>B]]\ntruthfulness: [[A>B]]\nharmlessness: [[A>B]]\n[RESULT] 4")
+    assert unnamed.failure == "no verdict for 'score_a', 'score_b'"  # with two responses a score needs its name
+    assert both("").failure == "empty output"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from annotate.schema import PRESET_KINDS, PRESETS, label_validate, preset, schema_validate
+from annotate.schema import PRESET_KINDS, PRESETS, label_keys, label_validate, preset, schema_validate
 from routing.judges import templates as t
 from routing.judges.parsing import allowed_verdicts
 from routing.judges.templates import BUILTIN_TEMPLATES, render_prompt, template_for, text_version
@@ -18,18 +18,24 @@ RUBRIC_PRESETS = sorted(name for name in PRESETS if PRESET_KINDS[name] == "rubri
 COMBINATIONS = [("pairwise-arena", p) for p in PAIRWISE_PRESETS]
 COMBINATIONS += [("llmbar", p) for p in PAIRWISE_PRESETS]
 COMBINATIONS += [("rubric-prometheus", p) for p in RUBRIC_PRESETS]
+# Campaigns of both kinds: a pairwise preset's aspects with a rubric preset's criteria (names must not clash).
+BOTH_SCHEMAS = ["simple-pairwise+prometheus", "multipref+prometheus", "helpsteer2-preference+helpsteer2"]
+COMBINATIONS += [("both-arena-prometheus", f"both:{name}") for name in BOTH_SCHEMAS]
 
 
 def schema_of(name):
+    if name.startswith("both:"):
+        pairwise, rubric = name.removeprefix("both:").split("+")
+        return schema_validate({"pairwise": preset(pairwise)["pairwise"], "rubric": preset(rubric)["rubric"]}, "both")
     return schema_validate(preset(name), PRESET_KINDS[name])
 
 
 def render(template, schema, **overrides):
     kwargs = {"campaign_schema": schema, "kind": template.kind, "guidelines": "", "prompt": "What is 2+2?"}
-    if template.kind == "pairwise":
-        kwargs["responses"] = ["It is four.", "It is five."]
-    else:
+    if template.kind == "rubric":
         kwargs["response"] = "It is four."
+    else:
+        kwargs["responses"] = ["It is four.", "It is five."]
     return template.render(**(kwargs | overrides))
 
 
@@ -171,6 +177,74 @@ def test_a_campaign_of_both_kinds_uses_either_template():
     )
 
 
+def test_the_both_prompt_shows_both_responses_compares_them_and_grades_each():
+    schema = schema_of("both:multipref+prometheus")
+    template = BUILTIN_TEMPLATES["both-arena-prometheus"]
+    text = user_text(render(template, schema, responses=["FIRST SHOWN", "SECOND SHOWN"], reference="Four."))
+    assert text.index("Response A") < text.index("FIRST SHOWN") < text.index("Response B") < text.index("SECOND SHOWN")
+    assert "- truthfulness: Which response is more accurate" in text and "Four." in text
+    assert "score (score 1 to 5)" in text and "- Score 5: The response fully" in text  # the rubric, with its scores
+    lines = text.rsplit("brackets included, and each <...> with a score:\n", 1)[1].splitlines()
+    assert lines == [
+        "overall: [[verdict]]",
+        "helpfulness: [[verdict]]",
+        "truthfulness: [[verdict]]",
+        "harmlessness: [[verdict]]",
+        "score_a: [RESULT] <an integer from 1 to 5>",
+        "score_b: [RESULT] <an integer from 1 to 5>",
+    ]
+    structured = user_text(render(template, schema, structured=True))
+    assert '"verdicts"' in structured and '"score_b": "<an integer from 1 to 5>"' in structured
+    assert t.NO_REFERENCE in user_text(render(template, schema))
+    with pytest.raises(ValueError, match="a both judgment needs exactly two responses"):
+        render(template, schema, responses=["only one"])
+    with pytest.raises(ValueError, match="not a pairwise campaign"):
+        render(template, schema_of("simple-pairwise"), kind="pairwise")
+
+
+def test_a_both_answer_is_one_whole_label_of_the_campaigns_schema():
+    schema = schema_of("both:helpsteer2-preference+helpsteer2")
+    template = BUILTIN_TEMPLATES["both-arena-prometheus"]
+    criteria = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+    label = {"overall": 3}
+    for k, criterion in enumerate(criteria):
+        label |= {f"{criterion}_a": k, f"{criterion}_b": (k + 2) % 5}
+    for structured in (False, True):
+        answer = template.format_answer(label, campaign_schema=schema, structured=structured, reasoning="B wins.")
+        result = template.parse(answer, campaign_schema=schema)
+        assert result.label == label and list(result.label) == [k.name for k in label_keys(schema, "both")]
+        assert label_validate(schema=schema, kind="both", label=result.label, source="judge") == label
+        assert result.reasoning == "B wins."
+    # Half an answer is no label: the comparison without the grades, or the grades without it.
+    comparison_only = "B is better.\n\noverall: [[B>>>A]]"
+    assert (
+        "no verdict found (expected a score such as [RESULT] 3)"
+        in template.parse(comparison_only, campaign_schema=schema).failure
+    )
+    one_side = template.format_answer(label, campaign_schema=schema).replace("verbosity_b: [RESULT] 1", "")
+    assert template.parse(one_side, campaign_schema=schema).failure == "no verdict for 'verbosity_b'"
+    out_of_range = template.format_answer(label, campaign_schema=schema).replace(
+        "coherence_a: [RESULT] 2", "coherence_a: [RESULT] 7"
+    )
+    assert "score 7 for 'coherence_a' is outside 0..4" in template.parse(out_of_range, campaign_schema=schema).failure
+    refusal = template.parse("I'm sorry, but I can't help with that.", campaign_schema=schema)
+    assert refusal.failure.startswith("the judge refused") and ";" not in refusal.failure  # said once, not per part
+
+
+def test_a_custom_both_text_keeps_the_combined_format():
+    text = "$prompt\nFirst: $response_a\nSecond: $response_b\nRubric: $criteria\n$verdict_options"
+    template = template_for(name="", override=text, kind="both")
+    assert (template.kind, template.based_on, template.verdict_format) == (
+        "both",
+        "both-arena-prometheus",
+        "arena_prometheus",
+    )
+    schema = schema_of("both:simple-pairwise+prometheus")
+    assert "score_a: [RESULT]" in render(template, schema)[0]["content"]
+    with pytest.raises(ValueError, match=r"unknown placeholder \$response in a both template"):
+        template_for(name="", override="$prompt $response $response_a $response_b", kind="both")
+
+
 # Versions, lookup and custom texts
 
 
@@ -188,12 +262,15 @@ def test_template_for_picks_the_default_per_kind_and_names_unknown_templates():
     assert template_for(name="", override="", kind="pairwise").name == "pairwise-arena"
     assert template_for(name=" ", override="", kind="rubric").name == "rubric-prometheus"
     assert template_for(name="llmbar", override="", kind="pairwise") is BUILTIN_TEMPLATES["llmbar"]
-    with pytest.raises(ValueError, match=r"unknown judge template 'mt-bench'; built-in templates: llmbar, "):
+    assert template_for(name="", override="", kind="both").name == "both-arena-prometheus"
+    with pytest.raises(ValueError, match=r"unknown judge template 'mt-bench'; built-in templates: both-arena-prom"):
         template_for(name="mt-bench", override="", kind="pairwise")
     with pytest.raises(ValueError, match="judges pairwise labels, not rubric"):
         template_for(name="llmbar", override="", kind="rubric")
-    with pytest.raises(ValueError, match="not 'both'"):
-        template_for(name="", override="", kind="both")
+    with pytest.raises(ValueError, match="judges pairwise labels, not both"):
+        template_for(name="pairwise-arena", override="", kind="both")
+    with pytest.raises(ValueError, match="pairwise, rubric, both labels, not 'ranking'"):
+        template_for(name="", override="", kind="ranking")
 
 
 CUSTOM_PAIRWISE = """\
@@ -264,14 +341,20 @@ def test_the_json_schema_allows_exactly_the_schemas_verdicts(name, preset_name):
     template, schema = BUILTIN_TEMPLATES[name], schema_of(preset_name)
     json_schema = template.json_schema(schema)
     jsonschema.Draft202012Validator.check_schema(json_schema)
-    container = json_schema["properties"]["scores" if template.kind == "rubric" else "verdicts"]
-    assert container["additionalProperties"] is False and container["required"] == list(container["properties"])
+    containers = [part for part in ("verdicts", "scores") if part in json_schema["properties"]]
+    assert containers == {"pairwise": ["verdicts"], "rubric": ["scores"], "both": ["verdicts", "scores"]}[template.kind]
+    assert json_schema["required"] == list(json_schema["properties"])
+    for part in containers:
+        container = json_schema["properties"][part]
+        assert container["additionalProperties"] is False and container["required"] == list(container["properties"])
+    covered = [key for part in containers for key in json_schema["properties"][part]["properties"]]
+    assert covered == list(template.verdict_tokens(schema))
     for key, tokens in template.verdict_tokens(schema).items():
-        prop = container["properties"][key]
-        if template.kind == "rubric":
+        if key in json_schema["properties"].get("scores", {}).get("properties", {}):
+            prop = json_schema["properties"]["scores"]["properties"][key]
             assert prop["type"] == "integer" and prop["enum"] == [int(x) for x in tokens]
         else:
-            assert prop == {"type": "string", "enum": tokens}
+            assert json_schema["properties"]["verdicts"]["properties"][key] == {"type": "string", "enum": tokens}
     if name != "llmbar":
         reasoning = "feedback" if template.kind == "rubric" else "reasoning"
         assert json_schema["properties"][reasoning] == {"type": "string"}
@@ -294,10 +377,6 @@ def allowed_points(template, schema):
     return {key: list(values.values()) for key, values in allowed_verdicts(schema, template.verdict_format).items()}
 
 
-def kind_of(template):
-    return "pairwise" if template.kind == "pairwise" else "rubric"
-
-
 @pytest.mark.parametrize(("name", "preset_name"), COMBINATIONS)
 @pytest.mark.parametrize("structured", [False, True])
 def test_every_allowed_point_of_every_preset_round_trips(name, preset_name, structured):
@@ -310,7 +389,7 @@ def test_every_allowed_point_of_every_preset_round_trips(name, preset_name, stru
             answer = template.format_answer(label, campaign_schema=schema, structured=structured)
             result = template.parse(answer, campaign_schema=schema)
             assert result.label == label, (answer, result.failure)
-            label_validate(schema=schema, kind=kind_of(template), label=result.label, partial=True, source="judge")
+            label_validate(schema=schema, kind=template.kind, label=result.label, partial=True, source="judge")
             if structured:
                 jsonschema.validate(json.loads(answer), template.json_schema(schema))
 

@@ -318,6 +318,17 @@ def test_rubric_means_round_halves_down():
     ).label == {"score": 4}
 
 
+def test_mixed_takes_the_majority_of_comparisons_and_the_mean_of_scores():
+    rows = [(-1, 2), (-1, 5), (-1, 5), (2, 2)]  # (overall, quality_a); every judgment gives quality_b 2
+    votes = [({"overall": o, "quality_a": q, "quality_b": 2}, None) for o, q in rows]
+    mixed = aggregate_judgments(votes, method="mixed", campaign_schema=BOTH)
+    assert mixed.label == {"overall": -1, "quality_a": 3, "quality_b": 2}
+    assert mixed.agreement == pytest.approx({"overall": 0.75, "quality_a": 0.0, "quality_b": 1.0})
+    # By majority alone the scores 2, 5, 5, 2 leave quality_a undecided; by mean alone overall is a tie.
+    assert aggregate_judgments(votes, method="majority", campaign_schema=BOTH).undecided == ("quality_a",)
+    assert aggregate_judgments(votes, method="mean", campaign_schema=BOTH).label["overall"] == 0
+
+
 def test_nothing_parsed_gives_no_label_and_bad_input_is_refused():
     assert aggregate_judgments([(None, None)]).label is None
     assert aggregate_judgments([]).used == 0
