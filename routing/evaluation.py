@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 
 from annotate.stats.aggregate import majority_vote
-from routing import learned, policies
+from routing import learned, plan, policies
 from routing.features import feature_matrix, judge_signals, metadata_tags
 
 OVERALL = "overall"
@@ -88,8 +89,44 @@ def _cross_fitted_probabilities(
     return probabilities
 
 
-def _route_within_folds(scores: np.ndarray, fold_of: np.ndarray, budget: float | int, seed: int) -> list[str]:
-    """`policies.route_top` inside each fold, the budget's count shared among folds by size (largest remainders).
+def routed_to_humans(
+    policy: str,
+    keys: Sequence[int],
+    budget: float | int,
+    *,
+    seed: int,
+    signals: Sequence[Mapping | None],
+    scores: Sequence[float] | np.ndarray | None = None,
+) -> np.ndarray:
+    """Which of these items `policy` sends to humans at this budget: `routing.plan.route_plan`, the live
+    pass's plan, over items no one has routed yet (keys: their ids in the live pass, positions here), seeded
+    as the pass is by its campaign. `signals` are the items' judge signals (`judge_signals`; None for an item
+    no judge has seen, which a judge-first policy leaves waiting, with the judges): an unusable verdict goes
+    to humans first, past the budget, as in the live pass. `scores`: the learned policy's."""
+    keys = [int(k) for k in keys]
+    items = [plan.PlanItem(key) for key in keys]
+    rules = plan.Rules(policy=policy, target=policies.budget_count(len(keys), budget), seed=seed)
+    by_key = {k: s for k, s in zip(keys, signals, strict=True) if s is not None}
+    evidence = plan.Evidence(
+        signals=by_key,
+        scores=None if scores is None else dict(zip(keys, map(float, scores), strict=True)),
+        unusable={k for k, s in by_key.items() if s["label"] is None},
+    )
+    humans = plan.route_plan(plan.partition(items, rules), rules, evidence).humans
+    return np.fromiter((k in humans for k in keys), dtype=bool, count=len(keys))
+
+
+def _route_within_folds(
+    scores: np.ndarray,
+    fold_of: np.ndarray,
+    budget: float | int,
+    seed: int,
+    *,
+    signals: Sequence[Mapping],
+    keys: Sequence[int] | None = None,
+) -> list[str]:
+    """The learned policy's `routed_to_humans` inside each fold, the budget's count shared among folds by size
+    (largest remainders). `keys`: the items' keys for the plan's draws (their positions unless given).
 
     Each fold's scores come from a different model, so they are ranked only against each other: pooled, a
     fold whose training set held fewer judge errors gets lower probabilities across the board, and those are
@@ -103,12 +140,75 @@ def _route_within_folds(scores: np.ndarray, fold_of: np.ndarray, budget: float |
     counts = np.floor(quota).astype(int)
     # The items left over go to the folds with the largest remainders (equal ones at random).
     counts += np.array(policies.route_top(quota - counts, k - int(counts.sum()), seed=seed)) == policies.HUMAN
-    destinations = [policies.LLM] * n
+    keys = np.arange(n) if keys is None else np.asarray(keys)
+    human = np.zeros(n, dtype=bool)
     for fold, count in zip(folds, counts, strict=True):
         members = np.flatnonzero(fold_of == fold)
-        for index, destination in zip(members, policies.route_top(scores[members], int(count), seed=seed), strict=True):
-            destinations[index] = destination
-    return destinations
+        human[members] = routed_to_humans(
+            policies.LEARNED, keys[members], int(count), seed=seed, signals=[signals[i] for i in members],
+            scores=scores[members],
+        )  # fmt: skip
+    return [policies.HUMAN if h else policies.LLM for h in human]
+
+
+def _stand_ins(humans: list[list[float]], rng: np.random.Generator, single_label_gold: bool):
+    """Per item, one human label drawn as the stand-in and the strict majority of the others as the gold (NaN:
+    none); with `single_label_gold`, an item's only label is both."""
+    stand_in = np.full(len(humans), np.nan)
+    others: list[list[float]] = []
+    for i, labels in enumerate(humans):
+        if not labels:
+            others.append([])
+            continue
+        pick = int(rng.integers(len(labels)))
+        stand_in[i] = labels[pick]
+        others.append(labels if single_label_gold and len(labels) == 1 else labels[:pick] + labels[pick + 1 :])
+    return stand_in, (strict_majority(others) if humans else np.full(0, np.nan))
+
+
+def _accuracy(destinations: Sequence[str] | np.ndarray, *, right: tuple[np.ndarray, np.ndarray]) -> float:
+    """The share of right final labels: the stand-in's where an item went to humans ("both" included), else
+    the judges'; `right` is (judge right, human right) per item."""
+    judge_right, human_right = right
+    return float(np.where(_to_humans(destinations), human_right, judge_right).mean())
+
+
+def _to_humans(destinations: Sequence[str] | np.ndarray) -> np.ndarray:
+    """A mask of the items on the human side, from destinations or already a mask."""
+    array = np.asarray(destinations)
+    return array if array.dtype == bool else array != policies.LLM
+
+
+def _policy_routes(
+    name: str,
+    evaluated: np.ndarray,
+    budget: float | int,
+    seed: int,
+    signals: list[dict | None],
+    probabilities: np.ndarray | None,
+    fold_of: np.ndarray,
+) -> np.ndarray:
+    """Which evaluated items policy `name` sends to humans: the learned one within folds, the others at once."""
+    evaluated_signals = [signals[i] for i in evaluated]
+    if name != "learned":
+        return routed_to_humans(name, evaluated, budget, seed=seed, signals=evaluated_signals)
+    return _to_humans(
+        _route_within_folds(
+            probabilities[evaluated], fold_of[evaluated], budget, seed, signals=evaluated_signals, keys=evaluated
+        )
+    )
+
+
+def _prepared(rows: Sequence[Mapping], embeddings: bool):
+    """The rows' judge signals, the judges' directions, the human labels' directions, and the feature matrix."""
+    signals = [judge_signals(row.get("judge_labels") or []) for row in rows]
+    judge_dir = np.array([_direction(s["label"]) for s in signals])
+    humans = [[_direction(h["label"]) for h in row.get("human_labels") or [] if h.get("label")] for row in rows]
+    vocabulary = sorted(set().union(*(metadata_tags(row.get("metadata")) for row in rows))) if rows else []
+    X, names = feature_matrix(rows, signals, vocabulary=vocabulary, embeddings=embeddings)
+    # What the plan sees: no signals for an item no judge has seen (its label is missing, not unusable).
+    seen = [s if row.get("judge_labels") else None for s, row in zip(signals, rows, strict=True)]
+    return seen, judge_dir, humans, X, names
 
 
 def routing_eval(
@@ -125,89 +225,58 @@ def routing_eval(
     """Accuracy against human consensus for each policy and human budget, averaged over repetitions.
 
     Rows are the issue's JSONL rows: a pairwise item plus `human_labels` and `judge_labels`. In each
-    repetition, for each item, one human label chosen at random is the stand-in for "what an annotator
-    would say", and the gold is the strict majority (`strict_majority`) of its other human labels; items
-    without one sit that repetition out. An item routed to humans gets the stand-in, one routed to the LLM
-    the judges' aggregate (`routing.features.judge_signals`: both orders, then the judges); an unparsable
-    or undecided aggregate counts as a wrong label. Accuracy is the share of final labels whose direction
-    (A / tie / B) equals the gold's; budgets are fractions (floats: 1.0 is everything) or counts (ints: 1 is
-    one item) of the items evaluated in the repetition (`policies.budget_count`).
+    repetition, per item, one human label drawn at random stands in for "what an annotator would say", and
+    the gold is the strict majority (`strict_majority`) of its other human labels; items without one sit the
+    repetition out. An item routed to humans gets the stand-in, one routed to the LLM the judges' aggregate
+    (`routing.features.judge_signals`); an unparsable or undecided aggregate is a wrong label. Each policy
+    routes as the live pass does, through `routed_to_humans` (the pass's plan: ranking, tie-break, budget
+    rules, an item without a usable verdict to humans first even past the budget). Accuracy is the share of
+    final labels whose direction (A / tie / B) equals the gold's; budgets are fractions (floats: 1.0 is
+    everything) or counts (ints) of the items evaluated in the repetition (`policies.budget_count`).
 
     `learned` is cross-fitted over `folds` folds (re-drawn each repetition): its target is 1 where the
-    judges' aggregate differs from the strict majority of all the training item's human labels, and each
-    fold's items are ranked by their own model, the budget shared among folds by size
-    (`_route_within_folds`). The oracle spends the budget on the judges' errors first (`_oracle`). Each
-    point is the mean over repetitions and the 2.5–97.5 percentile interval of the repetitions' accuracies,
-    keyed by `budget_key`.
-
-    `embeddings` adds the optional `embedding_similarity` feature (`routing.features.feature_matrix`).
+    judges' aggregate differs from the strict majority of the training item's human labels, and each fold's
+    items are ranked by their own model, the budget shared among folds by size (`_route_within_folds`). The
+    oracle spends the budget on the judges' errors first (`_oracle`). Each point is the mean over
+    repetitions and the 2.5–97.5 percentile interval, keyed by `budget_key`. `embeddings` adds the optional
+    `embedding_similarity` feature (`routing.features.feature_matrix`).
 
     `single_label_gold`: an item with exactly one human label (LLMBar) uses it as both stand-in and gold, so
     all-human accuracy is 1 by construction; otherwise such items have no gold and are always left out.
     """
-    unknown = set(policy_names) - set(POLICIES)
-    if unknown:
+    if unknown := set(policy_names) - set(POLICIES):
         raise ValueError(f"unknown policies: {sorted(unknown)}; known: {list(POLICIES)}")
     n = len(rows)
-    signals = [judge_signals(row.get("judge_labels") or []) for row in rows]
-    judge_dir = np.array([_direction(s["label"]) for s in signals])
-    humans = [[_direction(h["label"]) for h in row.get("human_labels") or [] if h.get("label")] for row in rows]
-    vocabulary = sorted(set().union(*(metadata_tags(row.get("metadata")) for row in rows))) if rows else []
-    X, names = feature_matrix(rows, signals, vocabulary=vocabulary, embeddings=embeddings)
+    signals, judge_dir, humans, X, names = _prepared(rows, embeddings)
     consensus = strict_majority(humans)
     trainable = ~np.isnan(consensus)
     judge_wrong = (judge_dir != consensus).astype(int)  # NaN judge: != is True, an unparsable label is wrong
-    uncertainty = np.array([policies.uncertainty_score(s) for s in signals])
-
     results: dict[str, dict[str, list[float]]] = {name: {budget_key(b): [] for b in budgets} for name in policy_names}
     oracle: dict[str, list[float]] = {budget_key(b): [] for b in budgets}
-    llm_only: list[float] = []
-    human_only: list[float] = []
-    evaluated_counts: list[int] = []
+    llm_only, human_only, evaluated_counts = [], [], []
     for repetition in range(repeats):
         rng = np.random.default_rng([seed, repetition])
-        stand_in = np.full(n, np.nan)
-        gold = np.full(n, np.nan)
-        others: list[list[float]] = []
-        for i, labels in enumerate(humans):
-            if not labels:
-                others.append([])
-                continue
-            pick = int(rng.integers(len(labels)))
-            stand_in[i] = labels[pick]
-            others.append(labels if single_label_gold and len(labels) == 1 else labels[:pick] + labels[pick + 1 :])
-        gold = strict_majority(others) if n else gold
+        stand_in, gold = _stand_ins(humans, rng, single_label_gold)
         evaluated = np.flatnonzero(~np.isnan(gold))
         evaluated_counts.append(len(evaluated))
         if not len(evaluated):
             continue
-        judge_right = judge_dir[evaluated] == gold[evaluated]
-        human_right = stand_in[evaluated] == gold[evaluated]
-
-        def accuracy(destinations: Sequence[str], judge_right=judge_right, human_right=human_right) -> float:
-            human = np.array([d != policies.LLM for d in destinations])  # "both": the human label stands
-            return float(np.where(human, human_right, judge_right).mean())
-
+        right = (judge_dir[evaluated] == gold[evaluated], stand_in[evaluated] == gold[evaluated])
+        accuracy = partial(_accuracy, right=right)
         llm_only.append(accuracy(policies.all_llm(len(evaluated))))
         human_only.append(accuracy(policies.all_human(len(evaluated))))
         policy_seed = int(rng.integers(2**31))
-        probabilities = None
         fold_of = _folds(n, folds, policy_seed)
-        if "learned" in policy_names:
-            probabilities = _cross_fitted_probabilities(X, judge_wrong, trainable, names, fold_of, policy_seed)
+        probabilities = (
+            _cross_fitted_probabilities(X, judge_wrong, trainable, names, fold_of, policy_seed)
+            if "learned" in policy_names
+            else None
+        )
         for budget in budgets:
-            key = budget_key(budget)
-            human = _oracle(judge_right, human_right, budget)
-            oracle[key].append(float(np.where(human, human_right, judge_right).mean()))
+            oracle[budget_key(budget)].append(accuracy(_oracle(*right, budget)))
             for name in policy_names:
-                if name == "random":
-                    routed = policies.random_policy(len(evaluated), budget, policy_seed)
-                elif name == "judge_uncertainty":
-                    routed = policies.judge_uncertainty(uncertainty[evaluated], budget, seed=policy_seed)
-                else:
-                    routed = _route_within_folds(probabilities[evaluated], fold_of[evaluated], budget, policy_seed)
-                results[name][key].append(accuracy(routed))
-
+                routed = _policy_routes(name, evaluated, budget, policy_seed, signals, probabilities, fold_of)
+                results[name][budget_key(budget)].append(accuracy(routed))
     if not llm_only:
         raise ValueError("no item has a gold label in any repetition: the protocol needs two human labels per item")
     return {

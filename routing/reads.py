@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q
 
-from annotate.models import Annotation, Campaign, Item, RoutingDecision
+from annotate.models import Annotation, Campaign, Item, JudgeVerdict, RoutingDecision
 from routing.judges.templates import template_for
 
 CHUNK = 2000
@@ -117,13 +117,37 @@ def human_labels(item_ids: Sequence[int]) -> dict[int, list[dict]]:
 
 
 def text_fields(campaign: Campaign, item_ids: Sequence[int]) -> dict[int, dict]:
-    """The item fields features read. Rubric items: the response as A and the reference as B."""
+    """The item fields features read. Rubric items: the response as A and the reference as B (items of a
+    campaign of both kinds are pairs)."""
     out = {}
     for chunk in chunks(item_ids):
         for row in Item.objects.filter(pk__in=chunk).values(
             "id", "prompt", "response_a", "response_b", "response", "reference", "metadata"
         ):
-            if campaign.kind != Campaign.Kind.PAIRWISE:
+            if campaign.kind == Campaign.Kind.RUBRIC:
                 row = {**row, "response_a": row["response"], "response_b": row["reference"]}
             out[row["id"]] = row
     return out
+
+
+def training_ids(campaign: Campaign) -> list[int]:
+    """The campaign's routable items that humans have labelled: the learned policy's training candidates."""
+    rows = Item.objects.filter(campaign=campaign, human_label_count__gt=0, gold_label__isnull=True)
+    return list(rows.order_by("id").values_list("id", flat=True))
+
+
+def unusable_verdicts(campaign: Campaign, item_ids: Sequence[int]) -> set[int]:
+    """Of these items, those the judges ran on and gave no usable verdict (every judgment failed to parse)."""
+    out: set[int] = set()
+    for chunk in chunks(item_ids):
+        rows = JudgeVerdict.objects.filter(campaign=campaign, label__isnull=True, n_parse_failures__gt=0)
+        out.update(rows.filter(item_id__in=chunk).values_list("item_id", flat=True))
+    return out
+
+
+def has_judges(campaign: Campaign) -> bool:
+    """Whether the campaign has judges to label its items: an active judge with an endpoint, or judge labels."""
+    return (
+        campaign.judges.filter(active=True, imported=False).exists()
+        or Annotation.objects.filter(campaign=campaign, source=Annotation.Source.JUDGE).exists()
+    )

@@ -57,7 +57,7 @@ def test_the_dashboard_draws_what_the_budget_buys_and_the_routing_page_polls_its
     items = [ItemFactory(campaign=campaign, external_id=f"b{k}") for k in range(150)]
     wrong = {k for k in range(150) if k % 5 == 0}
     judge_items(campaign, judge, items, wrong=wrong, flipped=wrong)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     rater = UserFactory()
     for item in campaign.items.filter(route="both"):
         Annotation.objects.create(item=item, campaign=campaign, source="human", annotator=rater, label={"overall": 1})

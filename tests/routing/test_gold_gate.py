@@ -53,7 +53,7 @@ def llm_items(campaign) -> int:
 def test_a_judge_below_the_threshold_is_never_routed_llm_only(policy):
     campaign, judge, items = judged_campaign(n=60, policy=policy, budget=0.25, judge_gold_threshold=0.8)
     gold_items(campaign, judge, right=2)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert llm_items(campaign) == 0
     assert (
         summary["destinations"]["llm"] == 0 and summary["destinations"]["human"] + summary["destinations"]["both"] == 60
@@ -68,18 +68,18 @@ def test_a_judge_below_the_threshold_is_never_routed_llm_only(policy):
     assert not RoutingDecision.objects.filter(item__gold_label__isnull=False).exists()
     # The judge scores better once it is right more often: the gate opens and the policy routes as usual.
     Annotation.objects.filter(item__campaign=campaign, item__gold_label__isnull=False).update(label={"overall": 1})
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["gold_gate"]["allowed"] is True and summary["gold_gate"]["to_humans"] == 0
     assert llm_items(campaign) > 0
 
 
 def test_a_judge_without_gold_answers_does_not_qualify_and_no_threshold_sets_no_gate():
     campaign, judge, _ = judged_campaign(n=20, policy=Campaign.RoutingPolicy.ALL_LLM, judge_gold_threshold=0.5)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert llm_items(campaign) == 0 and "has no answer on this campaign's gold items" in summary["gold_gate"]["reason"]
     Campaign.objects.filter(pk=campaign.pk).update(judge_gold_threshold=None)
     campaign.refresh_from_db()
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["gold_gate"]["allowed"] is True and llm_items(campaign) == 19  # one is in the calibration slice
 
 
@@ -87,7 +87,7 @@ def test_an_override_to_the_judges_alone_is_refused_and_an_old_one_is_undone():
     campaign, judge, items = judged_campaign(n=20, policy=Campaign.RoutingPolicy.ALL_HUMAN)
     gold_items(campaign, judge, right=2)
     admin = AdminFactory()
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     older = Item.objects.get(campaign=campaign, external_id="i3")
     route_override(item=older, destination=Item.Route.LLM, user=admin, reason="before the gate")  # no threshold yet
     Campaign.objects.filter(pk=campaign.pk).update(judge_gold_threshold=0.8)
@@ -112,7 +112,7 @@ def test_an_override_to_the_judges_alone_is_refused_and_an_old_one_is_undone():
     assert answer.status_code == 400 and BELOW in answer.json()["destination"][0]
     assert Item.objects.get(pk=other.pk).route != Item.Route.LLM
     # An override made before the threshold does not keep an item with the judges alone.
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     assert Item.objects.get(pk=older.pk).route == Item.Route.HUMAN and llm_items(campaign) == 0
     assert RoutingDecision.objects.filter(item=older).first().policy == GOLD_GATE
 
@@ -145,7 +145,7 @@ def test_the_forecast_calls_the_same_gate():
     wrong = {k for k in range(150) if k % 5 == 0}
     judge_items(campaign, judge, items, wrong=wrong)
     gold_items(campaign, judge, right=2)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     annotators = [UserFactory(), UserFactory()]
     for item in Item.objects.filter(campaign=campaign, route=Item.Route.BOTH):
         for annotator in annotators:
@@ -161,7 +161,7 @@ def test_the_forecast_calls_the_same_gate():
     assert closed["expected"] == closed["all_human"] and closed["budget_fraction"] == 1.0
     assert closed["note"].startswith("the gold gate sends every item to humans")
     # The pass it forecasts does what it says.
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     assert llm_items(campaign) == 0
 
 
@@ -200,7 +200,7 @@ def test_a_gold_run_asks_for_a_routing_pass_that_applies_the_new_scores():
     assert job.state == Job.State.SUCCEEDED, job.error
     queued = Job.objects.filter(campaign=campaign, kind=JOB_KIND, state=Job.State.QUEUED)
     assert queued.count() == 1
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["gold_gate"]["allowed"] is True and "scored 100% on gold" in summary["gold_gate"]["reason"]
 
 

@@ -66,7 +66,7 @@ def label(item, annotator, overall: int) -> None:
 def test_judge_uncertainty_spends_the_budget_on_flips_and_keeps_a_calibration_slice():
     flipped = set(range(0, 100, 7))  # 15 items
     campaign, _, items = judged_campaign(flipped=flipped)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["destinations"] == {"unrouted": 0, "human": 20, "llm": 75, "both": 5}
     assert summary["calibration"]["items"] == 5 and summary["human_items_target"] == 25
     both = set(Item.objects.filter(campaign=campaign, route=Item.Route.BOTH).values_list("pk", flat=True))
@@ -83,13 +83,13 @@ def test_judge_uncertainty_spends_the_budget_on_flips_and_keeps_a_calibration_sl
     slice_reason = RoutingDecision.objects.filter(item_id__in=both).first()
     assert slice_reason.policy == CALIBRATION and "calibration slice" in slice_reason.reason
     # A second pass with nothing new changes nothing and writes nothing.
-    again = route_campaign(campaign=campaign, start_judges=False)
+    again = route_campaign(campaign=campaign)
     assert again["decisions_written"] == 0 and again["destinations"] == summary["destinations"]
 
 
 def test_new_items_are_routed_and_a_raised_budget_never_revokes_labels():
     campaign, judge, items = judged_campaign(n=100)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     humans = list(Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).order_by("pk"))
     annotator = UserFactory()
     for item in humans[:10]:
@@ -97,7 +97,7 @@ def test_new_items_are_routed_and_a_raised_budget_never_revokes_labels():
     # 20 more items arrive: the slice grows to 6 of 120, the target to 30.
     more = [ItemFactory(campaign=campaign, external_id=f"new{k}") for k in range(20)]
     judge_items(campaign, judge, more)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["calibration"]["items"] == 6 and summary["destinations"]["unrouted"] == 0
     assert summary["destinations"]["human"] + summary["destinations"]["both"] == 30
     # The slice's new item is drawn from every item the policy may move, a labelled one included (it stays with
@@ -107,7 +107,7 @@ def test_new_items_are_routed_and_a_raised_budget_never_revokes_labels():
     # Lower the budget to 5%: the labelled items stay with humans, the unlabelled ones go to the judges.
     campaign.human_budget = 0.05
     campaign.save()
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert labelled.filter(route=Item.Route.HUMAN).count() == 10 - in_slice
     assert labelled.filter(route=Item.Route.BOTH).count() == in_slice
     assert summary["kept_for_humans"] == 10 - in_slice
@@ -115,18 +115,18 @@ def test_new_items_are_routed_and_a_raised_budget_never_revokes_labels():
     # Raise it to half: more items to humans, nothing revoked.
     campaign.human_budget = 0.5
     campaign.save()
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["destinations"]["human"] + summary["destinations"]["both"] == 60
 
 
 def test_a_leased_item_is_never_taken_from_its_annotator():
     campaign, _, _ = judged_campaign(n=40, budget=0.5)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     leased = Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).first()
     Item.objects.filter(pk=leased.pk).update(assigned_count=1)
     campaign.human_budget = 0.0
     campaign.save()
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     assert Item.objects.get(pk=leased.pk).route == Item.Route.HUMAN
     # The guard holds even when the pass read the item before the lease was taken.
     free = Item.objects.filter(campaign=campaign, route=Item.Route.BOTH).first()
@@ -141,12 +141,12 @@ def test_a_leased_item_is_never_taken_from_its_annotator():
 def test_an_override_holds_until_the_next_override():
     campaign, _, _ = judged_campaign(n=40, flipped={1})
     admin = AdminFactory()
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     item = Item.objects.get(campaign=campaign, external_id="i1")
     target = Item.Route.LLM if item.route != Item.Route.LLM else Item.Route.HUMAN
     decision = route_override(item=item, destination=target, user=admin, reason="checked it myself")
     assert decision.policy == OVERRIDE and decision.overridden_by == admin
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     assert Item.objects.get(pk=item.pk).route == target
     assert RoutingDecision.objects.filter(item=item).first().pk == decision.pk
     with pytest.raises(ValueError, match="destination must be one of"):
@@ -157,10 +157,10 @@ def test_random_is_a_stable_draw_of_exactly_the_budget():
     campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=30.0)
     for k in range(200):
         ItemFactory(campaign=campaign, external_id=f"r{k}")
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["human_items_target"] == 30
     assert summary["destinations"] == {"unrouted": 0, "human": 20, "llm": 170, "both": 10}
-    assert route_campaign(campaign=campaign, start_judges=False)["decisions_written"] == 0
+    assert route_campaign(campaign=campaign)["decisions_written"] == 0
     assert RoutingDecision.objects.filter(campaign=campaign, policy="random", destination="human").count() == 20
 
 
@@ -168,16 +168,20 @@ def test_judge_first_items_wait_for_a_verdict():
     campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.5)
     for k in range(20):
         ItemFactory(campaign=campaign, external_id=f"w{k}")
-    summary = route_campaign(campaign=campaign, start_judges=True)
+    summary = route_campaign(campaign=campaign)
     assert summary["waiting_for_judges"] == 19  # one is in the calibration slice
-    assert summary["destinations"]["unrouted"] == 19 and summary["judge_run"] is None
-    assert "no active judge" in summary["note"]
+    assert summary["destinations"]["unrouted"] == 19
+    assert "judge_run" not in summary and "note" not in summary  # the judge chain is the route job's follow-up
+    # The pass as a job: its follow-up (routing.chain) finds no judge to start and says so.
+    job = job_run(job_id=router.route_start(campaign=campaign, dispatch=False, start_judges=True).pk)
+    assert job.state == Job.State.SUCCEEDED and job.result["waiting_for_judges"] == 19
+    assert job.result["judge_run"] is None and "no active judge" in job.result["note"]
 
 
 def test_unusable_verdicts_go_to_humans_first():
     campaign, judge, items = judged_campaign(n=20, budget=0.1)
     Annotation.objects.filter(item=items[3]).update(label=None, parse_failed=True)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     item = Item.objects.get(pk=items[3].pk)
     assert item.route in (Item.Route.HUMAN, Item.Route.BOTH)
     if item.route == Item.Route.HUMAN:
@@ -194,7 +198,7 @@ def test_a_budgeted_policy_needs_a_budget():
 
 def test_learned_falls_back_until_trained_then_learns_what_the_judges_miss():
     campaign, judge, items = judged_campaign(n=300, policy=Campaign.RoutingPolicy.LEARNED, budget=0.2)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert "needs 30" in summary["learned"]["fallback"]
     # An earlier campaign where the judge is wrong on every safety-flagged item teaches the policy.
     earlier = CampaignFactory(routing_policy=Campaign.RoutingPolicy.ALL_HUMAN)
@@ -211,7 +215,7 @@ def test_learned_falls_back_until_trained_then_learns_what_the_judges_miss():
         Item.objects.filter(pk=item.pk).update(metadata={"safety": "high" if k % 10 == 0 else "low"})
     campaign.routing_params = {"train_campaigns": [earlier.slug]}
     campaign.save()
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     learned = summary["learned"]
     assert learned["fallback"] == "" and learned["training_items"] == 120
     assert learned["judge_error_rate"] == pytest.approx(0.25)
@@ -224,7 +228,7 @@ def test_learned_falls_back_until_trained_then_learns_what_the_judges_miss():
     assert moved.count() >= 10
     with pytest.raises(JobFailed, match="no campaign 'nope'"):
         campaign.routing_params = {"train_campaigns": ["nope"]}
-        route_campaign(campaign=campaign, start_judges=False)
+        route_campaign(campaign=campaign)
 
 
 def test_route_command_prints_the_summary(capsys):
@@ -266,22 +270,44 @@ def test_rubric_items_where_the_judges_disagree_go_to_humans():
             rows.append(Annotation(item=item, campaign=campaign, source="judge", judge=judge, label={key: score},
                                    position_swapped=False, prompt_version="v1"))  # fmt: skip
     Annotation.objects.bulk_create(rows)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["destinations"] == {"unrouted": 0, "human": 10, "llm": 40, "both": 0}
     routed = set(Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).values_list("pk", flat=True))
     assert routed == {items[k].pk for k in disputed}
     assert "the judges disagree" in RoutingDecision.objects.filter(item=items[0]).first().reason
 
 
-def test_a_campaign_of_both_kinds_routes_only_to_humans():
+def test_a_campaign_of_both_kinds_is_routed_by_judge_uncertainty():
+    """Pairwise + rubric in one label: flips and disagreement on the pair, and judges a point or more apart on
+    a response's rubric score, both make an item uncertain."""
     campaign = CampaignFactory(
-        preset_name="simple-pairwise", routing_policy=Campaign.RoutingPolicy.RANDOM, human_budget=0.5
-    )
-    Campaign.objects.filter(pk=campaign.pk).update(kind=Campaign.Kind.BOTH)
+        preset_name="simple-pairwise", routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.2,
+        calibration_fraction=0.0,
+    )  # fmt: skip
+    schema = {**campaign.label_schema, "rubric": {"criteria": [{"name": "helpful", "min": 1, "max": 5}]}}
+    Campaign.objects.filter(pk=campaign.pk).update(kind=Campaign.Kind.BOTH, label_schema=schema)
     campaign.refresh_from_db()
-    with pytest.raises(ValueError, match="only all_human"):
-        router.route_check(campaign)
-    assert router.route_request(campaign=campaign) is None
+    router.route_check(campaign)  # no longer refused
+    judges = [JudgeFactory(imported=True), JudgeFactory(imported=True)]
+    items = [ItemFactory(campaign=campaign, external_id=f"b{k}") for k in range(50)]
+    flipped, scored_apart = {0, 5, 10, 15, 20}, {25, 30, 35, 40, 45}
+    rows = []
+    for k, item in enumerate(items):
+        for n, judge in enumerate(judges):
+            for swapped in (False, True):
+                overall = -1 if (k in flipped and swapped) else 1
+                helpful_b = 1 if (k in scored_apart and n == 1) else 4
+                label = {"overall": overall, "helpful_a": 3, "helpful_b": helpful_b}
+                rows.append(Annotation(item=item, campaign=campaign, source="judge", judge=judge, label=label,
+                                       position_swapped=swapped, prompt_version="v1"))  # fmt: skip
+    Annotation.objects.bulk_create(rows)
+    summary = route_campaign(campaign=campaign)
+    assert summary["destinations"] == {"unrouted": 0, "human": 10, "llm": 40, "both": 0}
+    routed = set(Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).values_list("pk", flat=True))
+    assert routed == {items[k].pk for k in flipped | scored_apart}
+    assert "flips when the order is swapped" in RoutingDecision.objects.filter(item=items[0]).first().reason
+    apart = RoutingDecision.objects.filter(item=items[25]).first()
+    assert "the judges disagree" in apart.reason and apart.features == [{"signal": "disagree", "weight": 4.0}]
 
 
 def test_learned_with_embeddings_needs_the_optional_model(monkeypatch):
@@ -295,7 +321,7 @@ def test_learned_with_embeddings_needs_the_optional_model(monkeypatch):
     campaign.save()
     monkeypatch.setattr(features, "embeddings_available", lambda: False)
     with pytest.raises(JobFailed, match="routing_params.embeddings: embedding features need the optional model"):
-        route_campaign(campaign=campaign, start_judges=False)
+        route_campaign(campaign=campaign)
 
 
 @pytest.mark.skipif(
@@ -310,7 +336,7 @@ def test_learned_with_the_bundled_embedding_model():
         label(item, annotator, -1 if k % 3 == 0 else 1)  # the judge is wrong where the responses are identical
     campaign.routing_params = {"embeddings": True}
     campaign.save()
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["learned"]["fallback"] == "" and "embedding_similarity" in summary["learned"]["importances"]
     assert summary["learned"]["importances"]["embedding_similarity"] > 0
 
@@ -319,7 +345,7 @@ def test_a_pass_never_undoes_an_override_made_while_it_ran():
     from django.utils import timezone
 
     campaign, _, _ = judged_campaign(n=20)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     item = Item.objects.filter(campaign=campaign, route=Item.Route.LLM).first()
     started = timezone.now()
     route_override(item=item, destination=Item.Route.LLM, user=AdminFactory(), reason="keep it with the judges")
@@ -340,7 +366,7 @@ def test_switching_to_a_judge_first_policy_judges_the_items_humans_have_not_touc
     campaign.routing_policy, campaign.human_budget = Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, 0.5
     campaign.calibration_fraction = 0.0
     campaign.save()
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["waiting_for_judges"] == 8 and summary["kept_for_humans"] == 2
 
 
@@ -351,8 +377,8 @@ def test_a_busy_judge_run_is_asked_to_route_with_judges_again(monkeypatch):
     busy = Job.objects.create(
         kind="judge_run", campaign=campaign, state=Job.State.RUNNING, params={"scope": "routable"}
     )
-    summary = route_campaign(campaign=campaign, start_judges=True)
-    assert summary["judge_run"] is None and "wait for the judge run in progress" in summary["note"]
+    job = job_run(job_id=router.route_start(campaign=campaign, dispatch=False, start_judges=True).pk)
+    assert job.result["judge_run"] is None and "wait for the judge run in progress" in job.result["note"]
     busy.refresh_from_db()
     assert busy.params["route_again"] is True and busy.params["scope"] == "routable"
 
@@ -370,11 +396,11 @@ def test_judges_that_split_are_ranked_within_the_budget_and_failures_go_first():
                                    label=None if failed else {"overall": value}, parse_failed=failed,
                                    prompt_version="v1"))  # fmt: skip
     Annotation.objects.bulk_create(rows)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["destinations"]["human"] == 10 and summary["over_budget"] == 0  # not 20 + 3
     Annotation.objects.filter(item__in=items[:12], judge=a).update(label=None, parse_failed=True)
     Annotation.objects.filter(item__in=items[:12], judge=b).update(label=None, parse_failed=True)
-    summary = route_campaign(campaign=campaign, start_judges=False)
+    summary = route_campaign(campaign=campaign)
     assert summary["unusable_verdicts"] == 12 and summary["over_budget"] == 2
     assert Item.objects.filter(pk__in=[i.pk for i in items[:12]], route=Item.Route.HUMAN).count() == 12
 
@@ -388,7 +414,7 @@ def test_random_keeps_items_the_judges_could_not_label_with_humans():
     judge_items(campaign, judge, items)
     stuck = items[7]
     JudgeVerdict.objects.create(campaign=campaign, item=stuck, label=None, n_judgments=2, n_parse_failures=2)
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)
     assert Item.objects.get(pk=stuck.pk).route == Item.Route.HUMAN
     assert Item.objects.filter(campaign=campaign, route=Item.Route.HUMAN).count() == 5
 
@@ -452,7 +478,7 @@ def test_imported_judge_labels_ask_for_a_routing_pass():
     campaign = CampaignFactory(routing_policy=Campaign.RoutingPolicy.JUDGE_UNCERTAINTY, human_budget=0.5)
     for k in range(4):
         ItemFactory(campaign=campaign, external_id=f"im{k}")
-    assert route_campaign(campaign=campaign, start_judges=False)["waiting_for_judges"] == 4
+    assert route_campaign(campaign=campaign)["waiting_for_judges"] == 4
     lines = [
         json.dumps({"item": f"im{k}", "judge": "imported-gpt", "label": {"overall": 1}, "position_swapped": swapped})
         for k in range(4)
@@ -461,3 +487,41 @@ def test_imported_judge_labels_ask_for_a_routing_pass():
     annotations_import(campaign=campaign, stream=io.BytesIO("\n".join(lines).encode()), filename="judges.jsonl")
     queued = Job.objects.get(campaign=campaign, kind=router.JOB_KIND, state=Job.State.QUEUED)
     assert job_run(job_id=queued.pk).result["waiting_for_judges"] == 0
+
+
+def test_learned_reads_the_cached_prompt_tags_and_says_which_pushed_an_item():
+    """With a tagger set, the pass reads each item's HyPER tags from the cache (`ItemTags`, the current prompt
+    version): the model learns that the judge fails on expert prompts, and the decisions name that tag."""
+    from annotate.models import ItemTags
+    from routing.tagger.prompt import PROMPT_VERSION
+
+    campaign, judge, items = judged_campaign(n=200, policy=Campaign.RoutingPolicy.LEARNED, budget=0.25)
+    tagger = JudgeFactory(name="tagger")
+    campaign.judges.add(tagger)
+    annotator = UserFactory()
+    expert = {k for k in range(200) if k % 5 == 0}
+    tags = []
+    for k, item in enumerate(items):
+        level = 5 if k in expert else 1
+        tags.append(
+            ItemTags(
+                item=item, campaign=campaign, prompt_version=PROMPT_VERSION, tagger=tagger,
+                tags={"subject": "other", "expertise_level": level, "open_endedness": 2, "safety_concern": 1,
+                      "complexity_of_intents": 2, "format_constraints": 0},
+            )
+        )  # fmt: skip
+    ItemTags.objects.bulk_create(tags[:190])  # the last ten are untagged: tags_missing
+    for k, item in enumerate(items[:100]):
+        label(item, annotator, -1 if k in expert else 1)  # the judge says 1: wrong on every expert prompt
+    campaign.routing_params = {"tagger": {"judge": "tagger"}}
+    campaign.save()
+    summary = route_campaign(campaign=campaign)
+    learned = summary["learned"]
+    assert learned["fallback"] == "" and "tagged:expertise_level" in learned["importances"]
+    assert learned["importances"]["tagged:expertise_level"] > 0 and "tags_missing" in learned["importances"]
+    pushed = RoutingDecision.objects.filter(
+        item__in=[items[k] for k in range(100, 190) if k in expert], policy="learned"
+    )
+    assert pushed.exists()
+    assert all(d.features[0]["feature"] == "tagged:expertise_level" for d in pushed)
+    assert all(d.destination in ("human", "both") for d in pushed)

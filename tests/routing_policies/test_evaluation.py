@@ -59,10 +59,11 @@ def test_protocol_on_a_hand_made_example():
     oracle = {key: point["accuracy"] for key, point in out["oracle"].items()}
     assert oracle == pytest.approx({"0": 2 / 5, "n=1": 3 / 5, "n=2": 4 / 5, "1": 4 / 5})
     uncertainty = {key: point["accuracy"] for key, point in out["policies"]["judge_uncertainty"].items()}
-    # the flipped item (both wrong) goes first and gains nothing; the parse failure second gains one
-    assert uncertainty["n=1"] == pytest.approx(2 / 5) and uncertainty["n=2"] == pytest.approx(3 / 5)
+    # As in the live pass, the item no judge could label goes to humans first, past the budget (it gains one,
+    # even at budget 0); then the flipped item (both wrong), which gains nothing.
+    assert uncertainty["0"] == uncertainty["n=1"] == uncertainty["n=2"] == pytest.approx(3 / 5)
     random = out["policies"]["random"]
-    assert random["0"]["accuracy"] == pytest.approx(2 / 5) and random["1"]["accuracy"] == pytest.approx(4 / 5)
+    assert random["0"]["accuracy"] == pytest.approx(3 / 5) and random["1"]["accuracy"] == pytest.approx(4 / 5)
 
 
 def test_protocol_is_deterministic_by_seed():
@@ -103,7 +104,8 @@ def test_cross_fitting_never_sees_the_scored_items_target():
 def test_routing_within_folds_spends_the_budget_in_proportion(sizes, budget, seed):
     fold_of = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(sizes)), sizes))
     scores = np.random.default_rng(seed).random(len(fold_of))
-    routed = np.array(evaluation._route_within_folds(scores, fold_of, budget, seed)) == "human"
+    signals = [{"label": {"overall": 1}}] * len(fold_of)  # every verdict usable: the budget is exactly spent
+    routed = np.array(evaluation._route_within_folds(scores, fold_of, budget, seed, signals=signals)) == "human"
     k = policies.budget_count(len(fold_of), budget)
     assert routed.sum() == k
     for fold, size in enumerate(sizes):

@@ -145,7 +145,9 @@ def test_rows_feed_routing_eval():
     rows = multipref_rows(_lines("records.jsonl"), annotators="all", judges=_lines("judges.jsonl"))
     result = routing_eval(rows, budgets=(0.0, 1.0), policy_names=("random", "judge_uncertainty"), repeats=3)
     assert result["n_items"] == 4
-    assert result["policies"]["random"]["0"]["accuracy"] == result["all_llm"]["accuracy"]
+    # Row synthetic-3's swapped order did not parse: an unusable verdict goes to humans even at budget 0.
+    assert result["policies"]["random"]["0"] == result["policies"]["judge_uncertainty"]["0"]
+    assert result["policies"]["random"]["0"]["accuracy"] >= result["all_llm"]["accuracy"]
 
 
 @pytest.mark.parametrize(
