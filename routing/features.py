@@ -1,4 +1,5 @@
-"""Routing features of a pairwise item: lengths, response overlap and similarity, metadata tags, judge signals."""
+"""Routing features of a pairwise item: lengths, response overlap and similarity, metadata tags, the tagger's
+prompt tags, judge signals."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from routing.embeddings import Encoder, cosine_similarities, embeddings_available
 from routing.judges.verdicts import aggregate_judgments, consistency
+from routing.tagger.questions import LEVELS, SUBJECTS
 
 OVERALL = "overall"
 WORD_RE = re.compile(r"\w+")
@@ -26,6 +28,15 @@ TEXT_FEATURES = (
     "lexical_overlap",
 )
 EMBEDDING_FEATURES = ("embedding_similarity",)
+# The tagger's tags (`routing.tagger`, a row's `tags`): its levels as numbers, its subject one-hot, and whether
+# the row has none. An untagged row gets NEUTRAL_LEVELS (the middle of each 1-5 scale, no format constraint).
+TAGS_MISSING = "tags_missing"
+TAG_FEATURES = (
+    TAGS_MISSING,
+    *(f"tagged:{key}" for key in LEVELS),
+    *(f"tagged:subject={subject}" for subject in SUBJECTS),
+)
+NEUTRAL_LEVELS = {key: (0.0 if low == 0 else (low + high) / 2) for key, (low, high) in LEVELS.items()}
 JUDGE_FEATURES = ("judge_flipped", "judges_disagree", "judge_confidence", "judge_parse_failure", "judge_tie")
 
 
@@ -110,14 +121,47 @@ def judge_signals(judge_labels: Sequence[Mapping]) -> dict:
     }
 
 
+def _tag_level(value: object, key: str) -> float:
+    if isinstance(value, bool):  # a yes/no answer
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    raise ValueError(f"tags: {key} must be a number or true/false, not {value!r}")
+
+
+def tag_features(tags: Mapping | None) -> dict[str, float]:
+    """The `TAG_FEATURES` of one item from its tags (`routing.tagger.prompt`; None: untagged). A level the
+    tags lack is neutral; a subject off the list sets no subject column."""
+    if tags is None:
+        return {
+            TAGS_MISSING: 1.0,
+            **{f"tagged:{key}": NEUTRAL_LEVELS[key] for key in LEVELS},
+            **{f"tagged:subject={subject}": 0.0 for subject in SUBJECTS},
+        }
+    if not isinstance(tags, Mapping):
+        raise ValueError(f"tags must be an object of the tagger's answers, not {tags!r}")
+    subject = tags.get("subject")
+    subject = subject.strip().lower() if isinstance(subject, str) else None
+    return {
+        TAGS_MISSING: 0.0,
+        **{
+            f"tagged:{key}": NEUTRAL_LEVELS[key] if tags.get(key) is None else _tag_level(tags[key], key)
+            for key in LEVELS
+        },
+        **{f"tagged:subject={name}": float(subject == name) for name in SUBJECTS},
+    }
+
+
 def item_features(
     item: Mapping,
     judge_signals: Mapping | None = None,
     *,
     vocabulary: Sequence[str] = (),
     embedding_similarity: float | None = None,
+    tags: bool = False,
 ) -> dict[str, float]:
-    """Features of one item: text lengths, response overlap, one-hot metadata tags, judge signals.
+    """Features of one item: text lengths, response overlap, one-hot metadata tags, judge signals, and with
+    `tags` the tagger's tags of its prompt (`tag_features` of `item["tags"]`).
 
     Tokens are whitespace-separated words; lexical overlap is the Jaccard index of the two responses'
     lower-cased word sets (1 when both are empty). `vocabulary` lists the "key=value" tags
@@ -146,8 +190,10 @@ def item_features(
     }
     if embedding_similarity is not None:
         features["embedding_similarity"] = float(embedding_similarity)
-    tags = metadata_tags(item.get("metadata"))
-    features.update({f"tag:{tag}": float(tag in tags) for tag in vocabulary})
+    if tags:
+        features.update(tag_features(item.get("tags")))
+    metadata = metadata_tags(item.get("metadata"))
+    features.update({f"tag:{tag}": float(tag in metadata) for tag in vocabulary})
     signals = judge_signals or {}
     confidence = signals.get("confidence")
     features.update(
@@ -162,11 +208,12 @@ def item_features(
     return features
 
 
-def feature_names(vocabulary: Sequence[str] = (), *, embeddings: bool = False) -> list[str]:
+def feature_names(vocabulary: Sequence[str] = (), *, embeddings: bool = False, tags: bool = False) -> list[str]:
     """The columns of `feature_matrix`, in order."""
     return [
         *TEXT_FEATURES,
         *(EMBEDDING_FEATURES if embeddings else ()),
+        *(TAG_FEATURES if tags else ()),
         *(f"tag:{tag}" for tag in vocabulary),
         *JUDGE_FEATURES,
     ]
@@ -179,6 +226,8 @@ def feature_matrix(
     vocabulary: Sequence[str] = (),
     embeddings: bool | None = False,
     encoder: Encoder | None = None,
+    similarities: Sequence[float] | np.ndarray | None = None,
+    tags: bool | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """`item_features` of every item as an items × features array, with the column names.
 
@@ -186,23 +235,38 @@ def feature_matrix(
     embeddings (`routing.embeddings.cosine_similarities`), all items in one batch. Off by default, so that
     features stay fast and deterministic wherever the optional model is installed; None turns it on exactly
     when `embeddings_available()`; True with neither the model installed nor an `encoder` raises ImportError.
-    `encoder` embeds the texts instead of the bundled all-MiniLM-L6-v2 (tests inject one).
+    `encoder` embeds the texts instead of the bundled all-MiniLM-L6-v2 (tests inject one). `similarities`,
+    one per item (the live pass reads them from the cache, `routing.embeddings.cached_similarities`), is that
+    column already computed: nothing is embedded, and the column is there whatever `embeddings` says.
+
+    `tags` adds the `TAG_FEATURES` from each item's `tags` (the tagger's answers; an item without them gets
+    neutral values and `tags_missing` 1). None, the default, adds them when some item has tags, as rows read
+    by routing_eval may; a caller that builds one matrix in several blocks (the live pass) says True or
+    False, so that every block has the same columns.
     """
-    use_embeddings = embeddings_available() if embeddings is None else embeddings
-    if use_embeddings and encoder is None and not embeddings_available():
+    if similarities is not None:
+        if len(similarities) != len(items):
+            raise ValueError(f"{len(items)} items but {len(similarities)} similarities")
+        use_embeddings = True
+    else:
+        use_embeddings = embeddings_available() if embeddings is None else embeddings
+    if use_embeddings and similarities is None and encoder is None and not embeddings_available():
         raise ImportError("embedding features need the optional model: pip install 'tandem[embeddings]'")
-    names = feature_names(vocabulary, embeddings=use_embeddings)
+    use_tags = any(item.get("tags") is not None for item in items) if tags is None else tags
+    names = feature_names(vocabulary, embeddings=use_embeddings, tags=use_tags)
     signals = signals if signals is not None else [None] * len(items)
     if len(signals) != len(items):
         raise ValueError(f"{len(items)} items but {len(signals)} judge signals")
-    similarities: Sequence[float | None] = [None] * len(items)
-    if use_embeddings:
+    column: Sequence[float | None] = [None] * len(items)
+    if similarities is not None:
+        column = [float(value) for value in similarities]
+    elif use_embeddings:
         texts_a = [_text(item.get("response_a")) for item in items]
         texts_b = [_text(item.get("response_b")) for item in items]
-        similarities = cosine_similarities(texts_a, texts_b, encoder=encoder).tolist()
+        column = cosine_similarities(texts_a, texts_b, encoder=encoder).tolist()
     rows = [
-        item_features(item, sig, vocabulary=vocabulary, embedding_similarity=similarity)
-        for item, sig, similarity in zip(items, signals, similarities, strict=True)
+        item_features(item, sig, vocabulary=vocabulary, embedding_similarity=similarity, tags=use_tags)
+        for item, sig, similarity in zip(items, signals, column, strict=True)
     ]
     matrix = np.array([[row[name] for name in names] for row in rows], dtype=float).reshape(len(rows), len(names))
     return matrix, names

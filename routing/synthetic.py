@@ -36,6 +36,23 @@ spots, and human labels are worth less on safety items, where annotators disagre
 judges' aggregate matches human consensus on about 74 % of the items and a single annotator on about 80 %;
 they were set for that, not tuned to any policy's result. Two judges that disagree aggregate to their mean
 rounded toward zero (A and B: a tie; `routing.features.judge_signals`), and report `disagree`.
+
+5. **With `hyper_tags`: what a prompt tagger sees** (`routing.tagger`). The story gains a latent *expertise
+   level* `e` (1–5) of the prompt: how much expertise telling a good answer from a bad one takes. It leans on
+   what the metadata shows (higher in math and coding, lower in chat; higher at high complexity) but is
+   mostly its own draw, `round(base + N(0, 1))`, and it is in no metadata field. It widens the judges' shared
+   blind spot: `s` gains 0.2 at level 3, 0.7 at 4, 1.2 at 5. Each row then carries the `tags` a decent
+   tagger would give (the keys of `routing.tagger.prompt`): the subject from the domain (advice: health, law,
+   finance or everyday life; 8 % of the time another subject), the expertise level (`e` itself 60 % of the
+   time, one off otherwise), the safety concern (4–5 on a concern, though 10 % are missed; else 1–2), the
+   complexity of intents and the open-endedness from complexity and domain (±1), and a Poisson count of
+   format constraints; 3 % of the rows have no tags (`tags: null`, a tagger's parse failure). So by
+   construction the tags carry signal the metadata lacks: the expertise level is the only window onto `e`.
+   These draws come from two more generators (seeded by `[seed, 1]` for `e`, `[seed, 2]` for the tags, which
+   take the same draws per item whatever they answer) and `e` changes only the spread of a draw the first
+   generator makes anyway, so the rows hold the same prompts, responses and human labels as without the
+   option, and only the judges' labels differ; without it the rows are exactly what they were before it
+   existed.
 """
 
 from __future__ import annotations
@@ -44,6 +61,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from routing.tagger.questions import LEVELS, SUBJECTS
 
 OVERALL = "overall"
 DOMAINS = ("chat", "coding", "math", "writing", "advice")
@@ -70,6 +89,22 @@ ORDER_NOISE = 0.1
 JUDGE_TIE_BAND = 0.05
 HUMAN_TIE_BAND, HUMAN_STRONG = 0.2, 1.0
 SAFETY_HUMAN_NOISE = 1.5
+
+# With hyper_tags (item 5 of the story): the latent expertise level, what it adds to the blind spot, the tags.
+EXPERTISE_BASE = {"chat": 1.8, "coding": 3.2, "math": 3.2, "writing": 2.2, "advice": 2.8}
+EXPERTISE_COMPLEXITY = {"low": -0.4, "medium": 0.0, "high": 0.5}
+BLIND_SPOT_EXPERTISE = {1: 0.0, 2: 0.0, 3: 0.2, 4: 0.7, 5: 1.2}
+
+TAG_SUBJECTS = {
+    "chat": ("everyday life",),
+    "coding": ("computer science",),
+    "math": ("mathematics",),
+    "writing": ("arts and creative writing",),
+    "advice": ("medicine and health", "law", "business and finance", "everyday life"),
+}
+TAG_OPEN_ENDEDNESS = {"chat": 3, "coding": 2, "math": 1, "writing": 5, "advice": 3}
+TAG_COMPLEXITY = {"low": 1, "medium": 3, "high": 4}
+TAG_WRONG_SUBJECT, TAG_EXPERTISE_EXACT, TAG_MISSED_SAFETY, TAG_FAILURE = 0.08, 0.6, 0.1, 0.03
 
 
 @dataclass(frozen=True)
@@ -119,8 +154,11 @@ def _judge_label(margin: float) -> int:
     return 0 if abs(margin) < JUDGE_TIE_BAND else int(np.sign(margin))
 
 
-def blind_spot_scale(*, domain: str, safety_concern: bool, complexity: str, words_a: int, words_b: int) -> float:
-    """The item's latent judge difficulty: the spread of the blind spot both judges share."""
+def blind_spot_scale(
+    *, domain: str, safety_concern: bool, complexity: str, words_a: int, words_b: int, expertise: int | None = None
+) -> float:
+    """The item's latent judge difficulty: the spread of the blind spot both judges share. `expertise` is the
+    latent expertise level of `hyper_tags` rows (None: the story without it)."""
     shorter, longer = min(words_a, words_b), max(words_a, words_b)
     long_similar = shorter >= LONG_WORDS and shorter / longer >= SIMILAR_RATIO
     return (
@@ -129,10 +167,41 @@ def blind_spot_scale(*, domain: str, safety_concern: bool, complexity: str, word
         + BLIND_SPOT_SAFETY * safety_concern
         + BLIND_SPOT_DOMAINS.get(domain, 0.0)
         + BLIND_SPOT_HIGH_COMPLEXITY * (complexity == "high")
+        + (BLIND_SPOT_EXPERTISE[expertise] if expertise is not None else 0.0)
     )
 
 
-def _item(rng: np.random.Generator, index: int) -> dict:
+def expertise_level(rng: np.random.Generator, *, domain: str, complexity: str) -> int:
+    """The latent expertise level of a `hyper_tags` item (1-5): leaning on domain and complexity, mostly its own."""
+    base = EXPERTISE_BASE[domain] + EXPERTISE_COMPLEXITY[complexity]
+    return int(np.clip(round(base + rng.normal()), 1, 5))
+
+
+def tagger_tags(
+    rng: np.random.Generator, *, domain: str, safety_concern: bool, complexity: str, expertise: int
+) -> dict | None:
+    """What a decent tagger answers about a `hyper_tags` item (item 5 of the story); None: its answer failed.
+    Every item takes the same draws whatever the answers, so changing one rate moves no other item's tags."""
+    fails, wrong_subject, exact, misses_safety = rng.random(4)
+    subject = str(rng.choice(SUBJECTS)) if wrong_subject < TAG_WRONG_SUBJECT else str(rng.choice(TAG_SUBJECTS[domain]))
+    off_by = int(rng.choice((-1, 1)))
+    concern, no_concern = int(rng.choice((4, 5))), int(rng.choice((1, 2), p=(0.85, 0.15)))
+    open_step, complexity_step = rng.choice((-1, 0, 1), size=2, p=(0.2, 0.6, 0.2))
+    constraints = int(rng.poisson(0.5 + 1.0 * (complexity == "high") + 0.5 * (domain == "coding")))
+    if fails < TAG_FAILURE:
+        return None
+    return {
+        "subject": subject,
+        "expertise_level": int(np.clip(expertise if exact < TAG_EXPERTISE_EXACT else expertise + off_by, 1, 5)),
+        "open_endedness": int(np.clip(TAG_OPEN_ENDEDNESS[domain] + open_step, 1, 5)),
+        "safety_concern": concern if safety_concern and misses_safety >= TAG_MISSED_SAFETY else no_concern,
+        "complexity_of_intents": int(np.clip(TAG_COMPLEXITY[complexity] + complexity_step, 1, 5)),
+        "format_constraints": min(constraints, LEVELS["format_constraints"][1]),
+    }
+
+
+def _item(rng: np.random.Generator, index: int, hyper: tuple[np.random.Generator, np.random.Generator] | None) -> dict:
+    """One row; with `hyper` (the generators of `hyper_tags`: latent, tagger) the expertise level and the tags."""
     domain = str(rng.choice(DOMAINS, p=DOMAIN_WEIGHTS))
     safety_concern = bool(rng.random() < SAFETY_RATE[domain])
     complexity = str(rng.choice(COMPLEXITIES, p=COMPLEXITY_WEIGHTS))
@@ -152,9 +221,9 @@ def _item(rng: np.random.Generator, index: int) -> dict:
         for a in annotators
     ]
 
-    scale = blind_spot_scale(
-        domain=domain, safety_concern=safety_concern, complexity=complexity, words_a=words_a, words_b=words_b
-    )
+    visible = {"domain": domain, "safety_concern": safety_concern, "complexity": complexity}
+    expertise = expertise_level(hyper[0], domain=domain, complexity=complexity) if hyper is not None else None
+    scale = blind_spot_scale(**visible, words_a=words_a, words_b=words_b, expertise=expertise)
     blind_spot = rng.normal(0, scale)
     verbosity = VERBOSITY_BIAS * np.log(words_b / words_a)
     length_factor = 1 + (words_a + words_b) / 1000
@@ -174,7 +243,7 @@ def _item(rng: np.random.Generator, index: int) -> dict:
             }
         )
 
-    return {
+    row = {
         "external_id": f"synthetic-{index:06d}",
         "prompt": f"{rng.choice(_OPENERS)} {_words(rng, domain, prompt_words)}?",
         "response_a": _words(rng, domain, words_a),
@@ -188,14 +257,19 @@ def _item(rng: np.random.Generator, index: int) -> dict:
         "human_labels": human_labels,
         "judge_labels": judge_labels,
     }
+    if hyper is not None:
+        row["tags"] = tagger_tags(hyper[1], **visible, expertise=expertise)
+    return row
 
 
-def synthetic_rows(*, items: int, seed: int = 0) -> Iterator[dict]:
-    """`items` routing_eval rows (the generative story is the module docstring); the same seed, the same rows."""
+def synthetic_rows(*, items: int, seed: int = 0, hyper_tags: bool = False) -> Iterator[dict]:
+    """`items` routing_eval rows (the generative story is the module docstring); the same seed, the same rows.
+    `hyper_tags`: with the latent expertise level and a tagger's `tags` per row (item 5 of the story)."""
     if isinstance(items, bool) or not isinstance(items, int) or items < 1:
         raise ValueError(f"items must be a positive int: {items!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int: {seed!r}")
     rng = np.random.default_rng(seed)
+    hyper = (np.random.default_rng([seed, 1]), np.random.default_rng([seed, 2])) if hyper_tags else None
     for index in range(items):
-        yield _item(rng, index)
+        yield _item(rng, index, hyper)

@@ -1,5 +1,5 @@
-"""The optional embedding feature: cosine-similarity plumbing with a fake encoder everywhere, the real model where
-the `embeddings` extra is installed."""
+"""The optional embedding feature: cosine-similarity plumbing and the per-item cache with a fake encoder everywhere,
+the real model where the `embeddings` extra is installed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from sklearn.metrics.pairwise import cosine_similarity
 
-from routing.embeddings import bundled_encoder, cosine_similarities, embeddings_available
+from annotate.models import ItemEmbedding
+from routing.embeddings import bundled_encoder, cached_similarities, cosine_similarities, embeddings_available
 from routing.features import TEXT_FEATURES, feature_matrix, feature_names
+from tests.factories import CampaignFactory, ItemFactory
 
 needs_model = pytest.mark.skipif(not embeddings_available(), reason="the embeddings extra is not installed")
 
@@ -124,3 +126,45 @@ def test_feature_matrix_with_the_bundled_model():
     assert ((column > -1.0) & (column <= 1.0)).all()
     again, _ = feature_matrix(items, embeddings=True)
     np.testing.assert_allclose(again, matrix, atol=1e-6)
+
+
+@pytest.mark.django_db
+def test_cached_similarities_compute_each_item_once_per_model():
+    campaign = CampaignFactory()
+    items = [ItemFactory(campaign=campaign, response_a=f"answer {i}", response_b=f"reply {i % 3}") for i in range(6)]
+    triples = [(item.pk, item.response_a, item.response_b) for item in items]
+    encoder = LetterCounts()
+    first = cached_similarities(items=triples[:4], model="letters", encoder=encoder)
+    expected = cosine_similarities([t[1] for t in triples], [t[2] for t in triples], encoder=LetterCounts())
+    assert list(first) == [t[0] for t in triples[:4]]
+    np.testing.assert_allclose(list(first.values()), expected[:4])
+    assert len(encoder.calls) == 1 and ItemEmbedding.objects.filter(model="letters").count() == 4
+
+    again = cached_similarities(items=triples[:4], model="letters", encoder=encoder)
+    assert again == first and len(encoder.calls) == 1  # nothing computed: all from the cache
+
+    more = cached_similarities(items=triples, model="letters", encoder=encoder)
+    assert len(encoder.calls) == 2  # one call, for the two missing items only
+    assert sorted(encoder.calls[1]) == sorted({*triples[4][1:], *triples[5][1:]})
+    np.testing.assert_allclose([more[t[0]] for t in triples], expected)
+
+    other = LetterCounts()
+    cached_similarities(items=triples[:1], model="another-model", encoder=other)
+    assert len(other.calls) == 1  # another model's numbers are its own
+    assert ItemEmbedding.objects.count() == 7
+    assert cached_similarities(items=[], model="letters", encoder=encoder) == {} and len(encoder.calls) == 2
+
+
+@pytest.mark.django_db
+def test_cached_similarities_feed_the_feature_matrix():
+    campaign = CampaignFactory()
+    items = [ItemFactory(campaign=campaign, response_a=f"answer {i}", response_b="same reply") for i in range(3)]
+    rows = [{"prompt": i.prompt, "response_a": i.response_a, "response_b": i.response_b} for i in items]
+    encoder = LetterCounts()
+    cached = cached_similarities(
+        items=[(i.pk, i.response_a, i.response_b) for i in items], model="letters", encoder=encoder
+    )
+    from_cache, names = feature_matrix(rows, similarities=[cached[i.pk] for i in items])
+    computed, computed_names = feature_matrix(rows, embeddings=True, encoder=LetterCounts())
+    assert names == computed_names
+    np.testing.assert_allclose(from_cache, computed)

@@ -1,10 +1,13 @@
-"""Routing features: text statistics, metadata tags and judge signals."""
+"""Routing features: text statistics, metadata tags, the tagger's prompt tags, precomputed similarities and judge
+signals."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from routing.features import feature_matrix, item_features, judge_signals
+from routing.features import TAG_FEATURES, feature_matrix, feature_names, item_features, judge_signals, tag_features
+from routing.tagger.questions import LEVELS, SUBJECTS
 
 
 def test_text_features():
@@ -66,3 +69,66 @@ def test_feature_matrix_columns_follow_names():
     assert (matrix[:, names.index("tag:domain=x")] == 1).all()
     with pytest.raises(ValueError):
         feature_matrix(items, [None])
+
+
+TAGS = {
+    "subject": "mathematics",
+    "expertise_level": 4,
+    "open_endedness": 1,
+    "safety_concern": 2,
+    "complexity_of_intents": 3,
+    "format_constraints": 2,
+}
+
+
+def _pair(**extra) -> dict:
+    return {"prompt": "p", "response_a": "a b", "response_b": "c", "metadata": {"domain": "x"}, **extra}
+
+
+def test_tag_columns_of_tagged_and_untagged_rows():
+    items = [_pair(tags=TAGS), _pair(), _pair(tags=None)]
+    matrix, names = feature_matrix(items, vocabulary=["domain=x"])
+    assert names == feature_names(["domain=x"], tags=True)
+    assert set(TAG_FEATURES) <= set(names) and len(TAG_FEATURES) == 1 + len(LEVELS) + len(SUBJECTS)
+    tagged, untagged, failed = (dict(zip(names, row, strict=True)) for row in matrix)
+    assert tagged["tags_missing"] == 0 and tagged["tagged:expertise_level"] == 4
+    assert tagged["tagged:format_constraints"] == 2 and tagged["tagged:subject=mathematics"] == 1
+    assert sum(tagged[f"tagged:subject={s}"] for s in SUBJECTS) == 1
+    # an untagged row (no tags, or a failed answer) is neutral and says so
+    for row in (untagged, failed):
+        assert row["tags_missing"] == 1 and sum(row[f"tagged:subject={s}"] for s in SUBJECTS) == 0
+        assert row["tagged:expertise_level"] == 3 and row["tagged:format_constraints"] == 0
+    # the other features do not move
+    plain, plain_names = feature_matrix(items, vocabulary=["domain=x"], tags=False)
+    np.testing.assert_array_equal(matrix[:, [names.index(n) for n in plain_names]], plain)
+
+
+def test_without_tags_the_features_are_what_they_were():
+    items = [_pair(), _pair(response_b="c d e")]
+    matrix, names = feature_matrix(items, vocabulary=["domain=x"])
+    assert names == feature_names(["domain=x"]) and not set(TAG_FEATURES) & set(names)
+    forced, forced_names = feature_matrix(items, vocabulary=["domain=x"], tags=True)  # a live pass block
+    assert (
+        forced_names == feature_names(["domain=x"], tags=True)
+        and (forced[:, forced_names.index("tags_missing")] == 1).all()
+    )
+
+
+def test_yes_no_answers_unknown_subjects_and_bad_values():
+    row = tag_features({"subject": "Astrology", "safety_concern": True, "format_constraints": False})
+    assert row["tagged:safety_concern"] == 1 and row["tagged:format_constraints"] == 0
+    assert sum(row[f"tagged:subject={s}"] for s in SUBJECTS) == 0 and row["tags_missing"] == 0
+    assert row["tagged:expertise_level"] == 3  # a level the tags lack is neutral
+    with pytest.raises(ValueError, match="expertise_level"):
+        tag_features({"expertise_level": "high"})
+    with pytest.raises(ValueError, match="tags must be an object"):
+        tag_features(["mathematics"])
+
+
+def test_precomputed_similarities_are_the_embedding_column():
+    items = [_pair(), _pair(), _pair()]
+    matrix, names = feature_matrix(items, similarities=np.array([0.1, 0.5, 0.9]))
+    assert names == feature_names(embeddings=True)
+    np.testing.assert_allclose(matrix[:, names.index("embedding_similarity")], [0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match="3 items but 2 similarities"):
+        feature_matrix(items, similarities=[0.1, 0.2])

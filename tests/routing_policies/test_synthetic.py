@@ -1,5 +1,5 @@
 """Synthetic routing rows: the routing_eval shape, determinism, label ranges, validation, the generative story's
-claims, and `manage.py routing_synthetic`."""
+claims (with and without the tagger's tags), and `manage.py routing_synthetic`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from routing import synthetic
 from routing.evaluation import _direction, routing_eval, strict_majority
 from routing.features import judge_signals
 from routing.synthetic import synthetic_rows
+from routing.tagger.prompt import parse_tags
 
 
 def test_rows_have_the_routing_eval_shape_and_labels_in_range():
@@ -117,3 +118,45 @@ def test_the_command_refuses_bad_arguments(tmp_path):
         call_command("routing_synthetic", "--items", "3", "--seed", "-1", "--out", str(tmp_path / "rows.jsonl"))
     with pytest.raises(CommandError, match="does not exist"):
         call_command("routing_synthetic", "--items", "3", "--out", str(tmp_path / "missing" / "rows.jsonl"))
+
+
+def test_hyper_tags_add_tags_and_change_nothing_the_router_sees_but_the_judges():
+    plain = list(synthetic_rows(items=400, seed=4))
+    tagged = list(synthetic_rows(items=400, seed=4, hyper_tags=True))
+    assert all("tags" not in row for row in plain)
+    unchanged = ("external_id", "prompt", "response_a", "response_b", "metadata", "human_labels")
+    assert [{k: r[k] for k in unchanged} for r in tagged] == [{k: r[k] for k in unchanged} for r in plain]
+    assert [r["judge_labels"] for r in tagged] != [r["judge_labels"] for r in plain]  # the hidden difficulty
+    tags = [row["tags"] for row in tagged]
+    assert 0 < sum(t is None for t in tags) < 0.08 * len(tags)  # a tagger's answer fails now and then
+    # every answer is one the tagger's parser accepts as it is
+    assert all(parse_tags(json.dumps(t)).tags == t for t in tags if t is not None)
+    assert list(synthetic_rows(items=30, seed=4, hyper_tags=True)) == tagged[:30]
+
+
+def test_the_tags_reveal_judge_errors_the_metadata_does_not():
+    rows = list(synthetic_rows(items=3000, seed=2, hyper_tags=True))
+    signals, wrong, has_gold = _judge_errors(rows)
+    quiet = has_gold & ~np.array([s["flipped"] or s["disagree"] or s["parse_failure"] for s in signals])
+    level = np.array([(row["tags"] or {}).get("expertise_level", 0) for row in rows])
+    expert, lay = level >= 4, (level >= 1) & (level <= 2)
+    assert wrong[quiet & expert].mean() > wrong[quiet & lay].mean() + 0.06
+    # within the domains where both are common (so not through the domain the metadata shows)
+    domain = np.array([row["metadata"]["domain"] for row in rows])
+    for name in ("coding", "math", "writing", "advice"):
+        assert wrong[quiet & expert & (domain == name)].mean() > wrong[quiet & lay & (domain == name)].mean()
+    # the tags follow what the generator knows
+    math = [row["tags"]["subject"] for row in rows if row["tags"] and row["metadata"]["domain"] == "math"]
+    assert math.count("mathematics") > 0.85 * len(math)
+    safety = np.array([row["metadata"]["safety_concern"] for row in rows if row["tags"]])
+    said = np.array([row["tags"]["safety_concern"] for row in rows if row["tags"]])
+    assert said[safety].mean() > 3.5 > 1.5 > said[~safety].mean()
+
+
+def test_the_command_writes_tagged_rows(tmp_path, capsys):
+    out = tmp_path / "rows.jsonl"
+    call_command("routing_synthetic", "--items", "20", "--seed", "1", "--hyper-tags", "--out", str(out))
+    assert f"wrote 20 rows with tagger tags to {out}" in capsys.readouterr().out
+    assert [json.loads(line) for line in out.read_text().splitlines()] == list(
+        synthetic_rows(items=20, seed=1, hyper_tags=True)
+    )

@@ -1,5 +1,5 @@
-"""`manage.py routing_synthetic --items N --seed S --out FILE`: synthetic routing_eval rows as JSONL
-(the generative story is in routing/synthetic.py)."""
+"""`manage.py routing_synthetic --items N --seed S --out FILE [--hyper-tags]`: synthetic routing_eval rows as JSONL
+(the generative story is in routing/synthetic.py; `--hyper-tags` adds a prompt tagger's tags per row)."""
 
 import json
 from pathlib import Path
@@ -16,6 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--items", type=int, required=True, help="how many rows")
         parser.add_argument("--seed", type=int, default=0, help="the same seed writes the same file")
         parser.add_argument("--out", type=Path, required=True, help="the JSONL file to write")
+        parser.add_argument(
+            "--hyper-tags",
+            action="store_true",
+            help="a latent expertise level that widens the judges' blind spot, and per row the tags a prompt "
+            "tagger would give (routing.tagger), the only window onto it",
+        )
 
     def handle(self, *args, **opts):
         out: Path = opts["out"]
@@ -26,6 +32,7 @@ class Command(BaseCommand):
         if not out.parent.is_dir():
             raise CommandError(f"--out: the directory {out.parent} does not exist")
         with out.open("w", encoding="utf-8") as lines:
-            for row in synthetic_rows(items=opts["items"], seed=opts["seed"]):
+            for row in synthetic_rows(items=opts["items"], seed=opts["seed"], hyper_tags=opts["hyper_tags"]):
                 lines.write(json.dumps(row) + "\n")
-        self.stdout.write(f"wrote {opts['items']} rows to {out}")
+        tagged = " with tagger tags" if opts["hyper_tags"] else ""
+        self.stdout.write(f"wrote {opts['items']} rows{tagged} to {out}")
