@@ -38,7 +38,7 @@ class RoutingDecisionInline(admin.TabularInline):
     """The item's routing decisions, newest first; overrides go through the routing page (they are recorded)."""
 
     model = RoutingDecision
-    fields = ("created_at", "destination", "policy", "score", "reason", "overridden_by")
+    fields = ("created_at", "destination", "policy", "score", "reason", "features", "overridden_by")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -126,8 +126,6 @@ class JudgeAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
-        from routing.judges.services import judge_validate
-
         fields = {
             f: getattr(obj, f)
             for f in (
@@ -137,7 +135,7 @@ class JudgeAdmin(admin.ModelAdmin):
         }  # fmt: skip
         if not obj.imported:
             try:
-                judge_validate(**fields)
+                routing_api.judge_validate(**fields)
             except ValueError as exc:
                 from django.contrib import messages
 
@@ -146,10 +144,8 @@ class JudgeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Probe the endpoint (logprobs, JSON schema)")
     def probe(self, request, queryset):
-        from routing.judges.services import judge_probe
-
         for judge in queryset.filter(imported=False):
-            capabilities = judge_probe(judge=judge)
+            capabilities = routing_api.judge_probe(judge=judge)
             self.message_user(request, f"{judge.name}: {capabilities}")
 
 

@@ -45,7 +45,8 @@ from django.utils import timezone
 
 from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotatorStanding, Assignment, Campaign, Item, Job, JudgeVerdict, StatsSnapshot
-from annotate.services.assignments import campaign_totals, target_expression
+from annotate.services.progress import campaign_totals
+from annotate.services.targets import target_expression
 from annotate.stats.aggregate import soft_labels
 from routing import api as routing_api
 
@@ -106,7 +107,7 @@ def campaign_quality(*, campaign: Campaign, now: datetime | None = None) -> dict
 
 def _human_state(campaign: Campaign) -> Case:
     """A human-labelled item's state as SQL: its human labels against its target, the engine's own rule
-    (`assignments.target_expression`: a lowered target, the overlap, and dynamic overlap's extra labels)."""
+    (`targets.target_expression`: a lowered target, the overlap, and dynamic overlap's extra labels)."""
     target = target_expression(campaign)
     return Case(
         When(human_label_count__gte=target, then=Value(COMPLETE)),

@@ -10,7 +10,6 @@ from annotate.views import exports as export_views
 from annotate.views import stats as stats_views
 from annotate.views.health import healthz
 from annotate.views.home import home
-from routing import views as routing_views
 
 urlpatterns = [
     path("", home, name="home"),
@@ -29,20 +28,8 @@ urlpatterns = [
     path("c/<slug:slug>/exports/<int:export_id>/delete/", export_views.export_remove, name="campaign-exports-delete"),
     path("c/<slug:slug>/stats/", stats_views.stats_page, name="campaign-stats"),
     path("c/<slug:slug>/stats/recompute/", stats_views.stats_recompute, name="campaign-stats-recompute"),
-    path("c/<slug:slug>/judges/", routing_views.judges_page, name="campaign-judges"),
-    path("c/<slug:slug>/judges/runs/", routing_views.runs_fragment, name="campaign-judges-runs"),
-    path("c/<slug:slug>/judges/run/", routing_views.run_start, name="campaign-judges-run"),
-    path("c/<slug:slug>/judges/runs/<int:job_id>/cancel/", routing_views.run_cancel, name="campaign-judges-cancel"),
-    path("c/<slug:slug>/routing/", routing_views.routing_page, name="campaign-routing"),
-    path("c/<slug:slug>/routing/pass/", routing_views.routing_pass_fragment, name="campaign-routing-pass"),
-    path("c/<slug:slug>/routing/route/", routing_views.routing_route, name="campaign-routing-route"),
-    path("c/<slug:slug>/routing/settings/", routing_views.routing_settings, name="campaign-routing-settings"),
-    path("c/<slug:slug>/routing/items/<int:item_id>/", routing_views.routing_item, name="campaign-routing-item"),
-    path(
-        "c/<slug:slug>/routing/items/<int:item_id>/override/",
-        routing_views.routing_item_override,
-        name="campaign-routing-override",
-    ),
+    # -- judges and routing: routing's own pages (routing/urls.py; annotate imports no routing view) --
+    path("c/<slug:slug>/", include("routing.urls")),  # campaign-judges(-*), campaign-routing(-*)
     # -- import wizard (annotate/views/imports.py) --
     path("c/<slug:slug>/import/", include("annotate.views.imports")),  # campaign-import, campaign-import-*
     # -- people: accounts, pools, invitations, roles (annotate/views/people.py) --

@@ -12,6 +12,10 @@ from annotate.models import Campaign, Item, RoutingDecision, StatsSnapshot
 from routing.embeddings import embeddings_available
 from routing.forecast import routing_forecast
 from routing.gold import judge_gold_scores, judges_gold, llm_only_gate
+from routing.judges.runs import JOB_KIND as JUDGE_RUN_KIND
+from routing.judges.runs import SCOPES as JUDGE_RUN_SCOPES
+from routing.judges.runs import judge_run_start
+from routing.judges.services import judge_create, judge_probe, judge_validate
 from routing.router import (
     GOLD_GATE,
     gold_gate_reason,
@@ -24,16 +28,19 @@ from routing.router import (
     stale_judgments,
 )
 from routing.signals import judge_run_finished, verdicts_updated
+from routing.tagger.runs import tagger_for
 
-# What else the annotate app may call: whether a campaign can switch embeddings on, the forecast the
-# statistics snapshot carries, a pass's summary, checks, passes and overrides, and which judgments routing
-# reads (`stale_judgments`: the ones it ignores; gold scores count the same judgments).
+# What else the annotate app (and routing's own pages and API views) may call: whether a campaign can switch
+# embeddings on, the forecast the statistics snapshot carries, a pass's summary, checks, passes and overrides,
+# which judgments routing reads (`stale_judgments`: the ones it ignores; gold scores count the same judgments),
+# the signals annotate's receivers connect to, and judges: create, check, probe, and start a judge run.
 __all__ = [
-    "RULES", "RoutingSettingsError", "embeddings_available", "initial_route", "item_decisions", "items_imported",
-    "judge_gold_scores", "judge_run_finished", "judges_gold", "llm_only_gate", "verdicts_updated",
-    "labels_changed", "labels_imported", "last_pass", "route_check", "route_new_items", "route_now",
-    "route_override", "route_start", "routing_changed", "routing_forecast", "routing_status", "routing_update",
-    "stale_judgments",
+    "JUDGE_RUN_KIND", "JUDGE_RUN_SCOPES", "RULES", "RoutingSettingsError", "embeddings_available", "initial_route",
+    "item_decisions", "items_imported", "judge_create", "judge_gold_scores", "judge_probe", "judge_run_finished",
+    "judge_run_start", "judge_validate", "judges_gold", "labels_changed", "labels_imported", "last_pass",
+    "llm_only_gate", "route_check", "route_new_items", "route_now", "route_override", "route_start",
+    "routing_changed", "routing_forecast", "routing_status", "routing_update", "stale_judgments",
+    "verdicts_updated",
 ]  # fmt: skip
 
 # Policies that need no judge signal decide as soon as an item arrives.
@@ -102,7 +109,7 @@ class RoutingSettingsError(ValueError):
         self.field = field
 
 
-PARAMS = ("auto_judge", "embeddings", "train_campaigns")
+PARAMS = ("auto_judge", "embeddings", "tagger", "train_campaigns")
 RULES = {
     "human_budget": "a fraction (up to 1) or a whole number of items (more than 1); empty for no limit",
     "calibration_fraction": "a fraction from 0 to 1",
@@ -132,6 +139,13 @@ def _checked_params(campaign: Campaign, params: dict) -> dict:
         raise RoutingSettingsError(
             "routing_params", "embeddings: the optional model is not installed (pip install 'tandem[embeddings]')"
         )
+    if "tagger" in params and params["tagger"] is not None:
+        if not isinstance(params["tagger"], dict) or not isinstance(params["tagger"].get("judge"), str):
+            raise RoutingSettingsError("routing_params", 'tagger: {"judge": "<judge name>"}, or null for none')
+        try:
+            tagger_for(campaign=campaign, name=params["tagger"]["judge"])
+        except ValueError as exc:
+            raise RoutingSettingsError("routing_params", f"tagger: {exc}") from None
     return params
 
 
@@ -228,4 +242,4 @@ def route_now(*, campaign: Campaign) -> dict:
     """A routing pass in this process, starting no judge run (the demo: its judge labels are imported)."""
     from routing.router import route_campaign
 
-    return route_campaign(campaign=campaign, start_judges=False)
+    return route_campaign(campaign=campaign)

@@ -1,6 +1,7 @@
 """The campaign's judges and routing pages (campaign admins): judges, their cost so far and judge runs
 with a live progress bar (htmx polling); the routing policy and budget, routing passes, the features
-that make human labels worth their cost, and each item's decisions with an override."""
+that make human labels worth their cost, and each item's decisions — with what pushed them — and an override.
+Mounted by routing/urls.py; they call routing.api like annotate does."""
 
 from __future__ import annotations
 
@@ -18,23 +19,25 @@ from annotate.models import Annotation, Campaign, Item, Job, JudgeVerdict, Routi
 from annotate.services.quality.gold import gold_accuracy
 from jobs.runner import job_cancel
 from routing.api import (
+    JUDGE_RUN_KIND,
+    JUDGE_RUN_SCOPES,
     RULES,
     RoutingSettingsError,
     item_decisions,
+    judge_run_start,
     last_pass,
+    llm_only_gate,
     route_override,
     route_start,
     routing_status,
     routing_update,
 )
-from routing.gold import llm_only_gate
-from routing.judges.runs import JOB_KIND, SCOPES, judge_run_start
 
 RECENT_RUNS = 10
 
 
 def _runs(campaign: Campaign) -> list[Job]:
-    return list(Job.objects.filter(campaign=campaign, kind=JOB_KIND).order_by("-created_at", "-id")[:RECENT_RUNS])
+    return list(Job.objects.filter(campaign=campaign, kind=JUDGE_RUN_KIND).order_by("-created_at", "-id")[:RECENT_RUNS])
 
 
 def _runs_context(campaign: Campaign) -> dict:
@@ -60,7 +63,7 @@ def judges_page(request, slug: str):
         {
             **_runs_context(campaign),
             "rows": rows,
-            "scopes": SCOPES,
+            "scopes": JUDGE_RUN_SCOPES,
             "total_cost": total_cost["c"] or 0,
             "gold": gold_accuracy(campaign=campaign),
         },
@@ -96,7 +99,7 @@ def run_start(request, slug: str):
 @require_POST
 def run_cancel(request, slug: str, job_id: int):
     campaign = admin_campaign(user=request.user, ref=slug, need="manage")
-    job_cancel(job=get_object_or_404(Job, pk=job_id, campaign=campaign, kind=JOB_KIND))
+    job_cancel(job=get_object_or_404(Job, pk=job_id, campaign=campaign, kind=JUDGE_RUN_KIND))
     return render(request, "routing/_runs.html", _runs_context(campaign))
 
 
@@ -129,7 +132,36 @@ def feature_words(name: str) -> str:
     if name.startswith("tag:"):
         key, _, value = name[4:].partition("=")
         return f"metadata {key} = {value}"
+    if name == "tags_missing":
+        return "the tagger gave no tags"
+    if name.startswith("tagged:"):
+        key, _, value = name[7:].partition("=")
+        return f"tagger: {value}" if value else f"tagger: {key.replace('_', ' ')}"
     return FEATURE_WORDS.get(name, name.replace("_", " "))
+
+
+def decision_reasons(features: list[dict] | None) -> list[dict]:
+    """A decision's `features` as the item page's rows, as stored (largest first): the learned policy's signed
+    contributions to the log-odds ({"feature", "value", "contribution"}) or the judge-uncertainty signals that
+    fired ({"signal", "weight"}), each with its phrase and a bar scaled to the largest."""
+    rows = []
+    for entry in features or []:
+        name = entry.get("feature") or entry.get("signal") or ""
+        amount = entry.get("contribution", entry.get("weight"))
+        rows.append({"name": name, "words": feature_words(name), "value": entry.get("value"), "amount": amount})
+    largest = max((abs(row["amount"]) for row in rows if row["amount"] is not None), default=0) or 1
+    for row in rows:
+        row["width"] = 0 if row["amount"] is None else round(100 * abs(row["amount"]) / largest)
+    return rows
+
+
+def _explained(decisions: list[RoutingDecision]) -> dict | None:
+    """The newest decision that records what pushed it (an override or a static policy records nothing)."""
+    for decision in decisions:
+        if decision.features:
+            signed = "contribution" in decision.features[0]
+            return {"decision": decision, "rows": decision_reasons(decision.features), "signed": signed}
+    return None
 
 
 def _routing_context(campaign: Campaign, *, full: bool = True) -> dict:
@@ -240,13 +272,15 @@ def routing_item(request, slug: str, item_id: int):
     """One item as the admin sees it: its content, route, labels so far and every routing decision."""
     campaign = admin_campaign(user=request.user, ref=slug, need="view")
     item = get_object_or_404(Item, pk=item_id, campaign=campaign)
+    decisions = item_decisions(item=item)
     return render(
         request,
         "routing/item.html",
         {
             "campaign": campaign,
             "item": item,
-            "decisions": item_decisions(item=item),
+            "decisions": decisions,
+            "explained": _explained(decisions),
             "destinations": RoutingDecision.Destination.choices,
             "verdict": JudgeVerdict.objects.filter(item=item).first(),
             "gold_gate": dict(zip(("allowed", "reason"), llm_only_gate(campaign=campaign), strict=True)),

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import annotating, exports, judges, routing, stats, views
+from . import annotating, exports, stats, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -28,14 +28,9 @@ urlpatterns = [
     path("exports/<int:pk>/files/<str:name>", exports.ExportFile.as_view(), name="api-export-file"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
-    path("jobs/<int:pk>/cancel/", judges.JobCancel.as_view(), name="api-job-cancel"),
-    path("judges/", judges.JudgeListCreate.as_view(), name="api-judges"),
-    path("judges/<int:pk>/", judges.JudgeDetail.as_view(), name="api-judge"),
-    path("judges/<int:pk>/probe/", judges.JudgeProbe.as_view(), name="api-judge-probe"),
-    path("campaigns/<str:ref>/judge-runs/", judges.JudgeRunStart.as_view(), name="api-judge-runs"),
-    path("campaigns/<str:ref>/routing/", routing.CampaignRouting.as_view(), name="api-routing"),
-    path("campaigns/<str:ref>/route/", routing.CampaignRoute.as_view(), name="api-route"),
-    path("items/<int:pk>/routing/", routing.ItemRouting.as_view(), name="api-item-routing"),
+    path("jobs/<int:pk>/cancel/", views.JobCancel.as_view(), name="api-job-cancel"),
+    # -- judges, judge runs, routing: routing's own API views (routing/api_views/) --
+    path("", ("routing.api_views.urls", None, None)),  # = include(): api-judges, api-routing, api-item-routing, ...
     # -- people: pools, members, invitations --
     path("", ("annotate.api.people", None, None)),  # = include(): api-members, api-annotators, api-pools, ...
     # -- queue: stranded items --

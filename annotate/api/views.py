@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
@@ -29,7 +30,7 @@ from annotate.services.campaigns import (
     state_from_word,
 )
 from annotate.services.imports import ImportFailed, MappingError, annotations_import, items_import, mapping_parse
-from jobs.runner import job_create
+from jobs.runner import job_cancel, job_create
 
 from . import serializers
 from .permissions import IsCampaignAdmin
@@ -251,3 +252,19 @@ class JobList(generics.ListAPIView):
         if "campaign" in self.request.query_params:
             queryset = queryset.filter(campaign__slug=self.request.query_params["campaign"])
         return queryset
+
+
+class JobCancel(APIView):
+    """POST: cancel a job (any kind) of a campaign the caller manages; jobs of no campaign, superusers only."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    @extend_schema(request=None, responses=serializers.JobSerializer)
+    def post(self, request, pk: int):
+        job = get_object_or_404(Job, pk=pk)
+        if job.campaign_id is None and not request.user.is_superuser:
+            raise Http404("no such job")
+        if job.campaign_id is not None:
+            campaign_for(request, str(job.campaign_id), need="manage")
+        job = job_cancel(job=job)
+        return Response(serializers.JobSerializer(job).data)

@@ -2,8 +2,9 @@
 
 Columns: id, source, annotator, judge, judge_model, judge_prompt_version, label (a struct with one integer
 field per schema key, null where the label gave none), justification, position_swapped, seconds,
-parse_failed, confidence, created_at, routing_destination, routing_policy, routing_reason,
-routing_decided_at. Join with another format on `id` for the texts.
+parse_failed, confidence, created_at, routing_destination, routing_policy, routing_reason, routing_features
+(what pushed the decision, as a JSON string), routing_decided_at. Join with another format on `id` for the
+texts.
 
 Which labels: the `source` option's ("human", "judge", or for "hybrid" both kinds, since raw rows are the
 record and not a final label), inside the date range; judge parse failures are kept and flagged, because a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+import orjson
 import pyarrow as pa
 
 from annotate.exports.aggregate import FinalLabel, Label
@@ -54,6 +56,13 @@ def columns(ctx: ExportContext) -> pa.Schema:
             column("routing_destination", pa.string(), "Where routing sent the item: human, llm or both."),
             column("routing_policy", pa.string(), "The routing policy that decided."),
             column("routing_reason", pa.string(), "The policy's reason for this item."),
+            column(
+                "routing_features",
+                pa.string(),
+                "What pushed the decision, largest first, as JSON: the learned policy's signed contributions "
+                '[{"feature", "value", "contribution"}], the judge-uncertainty signals [{"signal", "weight"}]; '
+                "null where the policy reads no feature.",
+            ),
             column("routing_decided_at", pa.string(), "When routing decided (ISO 8601, UTC, microseconds)."),
         ]
     )
@@ -63,6 +72,8 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
     keys = [key.name for key in ctx.label_keys]
     routing = item.get("routing") or {}
     decided_at = timestamp_text(routing.get("decided_at"))
+    features = routing.get("features")
+    features_text = None if features is None else orjson.dumps(features).decode()
     source = ctx.options.source
     for label in labels:
         if source != "hybrid" and label.get("source") != source:
@@ -88,6 +99,7 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
             "routing_destination": routing.get("destination"),
             "routing_policy": routing.get("policy"),
             "routing_reason": routing.get("reason"),
+            "routing_features": features_text,
             "routing_decided_at": decided_at,
         }
     review = final.adjudication
@@ -110,5 +122,6 @@ def rows(item: Mapping, labels: Sequence[Label], final: FinalLabel, ctx: ExportC
             "routing_destination": routing.get("destination"),
             "routing_policy": routing.get("policy"),
             "routing_reason": routing.get("reason"),
+            "routing_features": features_text,
             "routing_decided_at": decided_at,
         }

@@ -2,11 +2,10 @@
 
 Counters live on the item and move in the same transaction as the lease or label that changes
 them: `assigned_count` = human labels + live leases (what counts against the overlap),
-`human_label_count` = human labels. An item's target (`item_target`, and `target_sql` for the queries)
-is `Item.label_target` when an admin lowered it (never above the campaign's `overlap`), else the
-overlap; with dynamic overlap on (`Campaign.overlap_max`), plus the `Item.extra_labels` that disputes
-added, never above `overlap_max`. An annotator is never given the same
-item twice unless an admin gave a stranded item back to them (`Assignment.returned_at`, see
+`human_label_count` = human labels. An item's target is `Item.label_target` when an admin lowered it
+(never above the campaign's `overlap`), else the overlap, plus dynamic overlap's extra labels
+(annotate/services/targets.py: `item_target`, and `target_sql` for the queries). An annotator is never
+given the same item twice unless an admin gave a stranded item back to them (`Assignment.returned_at`, see
 annotate/services/queue.py): returned rows are history and no longer count as "seen".
 
 On PostgreSQL the queue is read with `SELECT … FOR UPDATE SKIP LOCKED` over a partial index in
@@ -21,8 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, IntegerField, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotate import schema as label_schema
@@ -31,44 +29,12 @@ from annotate.selectors import _pool_condition
 from annotate.services.counters import item_counts_add
 from annotate.services.outcomes import AssignmentError, NoWork
 from annotate.services.quality import gate, overlap
+from annotate.services.targets import item_target, target_sql
 
 MAX_LIVE_LEASES = 2  # the item on screen and the one prefetched behind it
 EXPIRE_BATCH = 500
 WORKABLE_STATES = (Campaign.State.OPEN,)
 SUBMITTABLE_STATES = (Campaign.State.OPEN, Campaign.State.PAUSED)
-
-
-def item_target(item: Item, campaign: Campaign) -> int:
-    """Human labels wanted on an item: min(lowered target, overlap), plus the labels dynamic overlap asked
-    for, never above `overlap_max`. With dynamic overlap off (`overlap_max` empty) extras do not count, so
-    switching it off restores the fixed overlap at once."""
-    base = campaign.overlap if item.label_target is None else min(item.label_target, campaign.overlap)
-    if campaign.overlap_max is None:
-        return base
-    return min(base + item.extra_labels, campaign.overlap_max)
-
-
-def target_sql(campaign: Campaign, alias: str = "i") -> str:
-    """`item_target` as SQL over item alias `alias` (the one SQL form of the rule).
-
-    The campaign's numbers are written in as integers: they come from the campaign row, and a fragment
-    without parameters fits every statement's parameter style (`%s` or `%(name)s`).
-    """
-    overlap = int(campaign.overlap)
-    base = (
-        f"(CASE WHEN {alias}.label_target IS NOT NULL AND {alias}.label_target < {overlap} "
-        f"THEN {alias}.label_target ELSE {overlap} END)"
-    )
-    if campaign.overlap_max is None:
-        return base
-    most = int(campaign.overlap_max)
-    return f"(CASE WHEN {base} + {alias}.extra_labels < {most} THEN {base} + {alias}.extra_labels ELSE {most} END)"
-
-
-def target_expression(campaign: Campaign) -> RawSQL:
-    """`target_sql` for a queryset over Item itself (its table is the alias there; not inside a subquery,
-    where Django renames the table)."""
-    return RawSQL(target_sql(campaign, alias=Item._meta.db_table), [], output_field=IntegerField())
 
 
 # --- leasing ----------------------------------------------------------------------------------
@@ -112,7 +78,11 @@ def next_assignment_for(
         if step == Assignment.Purpose.QUALIFICATION:
             assignment = lease(annotator=annotator, campaign=campaign, purpose=step, now=now)
             if assignment is None or assignment is BUSY:
-                return gate.no_qualification_item(annotator=annotator, campaign=campaign, now=now)
+                outcome = gate.no_qualification_item(annotator=annotator, campaign=campaign, now=now)
+                if outcome is None:
+                    # Passed: the gate now answers WORK, so this asks for a work item and cannot come back here.
+                    return next_assignment_for(annotator=annotator, campaign=campaign, exclude=exclude, now=now)
+                return outcome
             return assignment
         assignment = None
         if campaign.gold_rate and random.random() < campaign.gold_rate:
@@ -731,38 +701,3 @@ def my_progress(*, annotator, campaign: Campaign, now: datetime | None = None) -
         "label_limit": campaign.label_limit,
         "daily_label_limit": campaign.daily_label_limit,
     }
-
-
-def campaign_totals(*, campaign: Campaign) -> dict:
-    """Human labels given towards each human item's target, and the targets' sum.
-
-    Reads every human item of the campaign: for page loads, not for each submit. Labels beyond an
-    item's target count as its target, so the fraction reaches 1 only when every item is done.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT SUM(t.target), SUM(CASE WHEN t.labels < t.target THEN t.labels ELSE t.target END) "
-            f"FROM (SELECT {target_sql(campaign)} AS target, i.human_label_count AS labels FROM {_ITEM} i "
-            f"WHERE i.campaign_id = %s AND i.route IN ('{Item.Route.HUMAN}', '{Item.Route.BOTH}') "
-            "AND i.gold_label IS NULL) t",
-            [campaign.pk],
-        )
-        wanted, done = cursor.fetchone()
-    wanted, done = int(wanted or 0), int(done or 0)
-    return {"campaign_labels": done, "campaign_wanted": wanted, "campaign_fraction": done / wanted if wanted else 1.0}
-
-
-def annotator_progress(*, annotator, campaign: Campaign, now: datetime | None = None) -> dict:
-    """My labels and what is left for me, and the campaign's progress towards every item's target.
-
-    `campaign_complete` is true only when every human item has its target; stranded items (short
-    of their target, and nobody left who may label them: annotate/services/queue.py) keep it false
-    and are counted, so "nothing left for you" never reads as "the campaign is finished". Reads
-    the whole campaign: for page loads, not for each submit.
-    """
-    from annotate.services.queue import stranded_count
-
-    progress = {**my_progress(annotator=annotator, campaign=campaign, now=now), **campaign_totals(campaign=campaign)}
-    progress["stranded"] = stranded_count(campaign=campaign, now=now) if progress["left"] == 0 else None
-    progress["campaign_complete"] = progress["campaign_labels"] >= progress["campaign_wanted"]
-    return progress

@@ -143,13 +143,25 @@ def _adjudication_rows(campaign: Campaign) -> Iterator[tuple[int, dict]]:
 
 
 def _routing_rows(campaign: Campaign) -> Iterator[tuple[int, dict]]:
-    decisions = RoutingDecision.objects.filter(campaign_id=campaign.pk).order_by("item_id", "created_at", "id")
-    for item_id, destination, policy, reason, created_at in _stream(
-        decisions, ("item_id", "destination", "policy", "reason", "created_at")
+    """(item id, decision) in item id order, then creation order; the features' JSON read as text and parsed with
+    orjson, like the labels'."""
+    decisions = (
+        RoutingDecision.objects.filter(campaign_id=campaign.pk)
+        .annotate(features_text=Cast("features", TextField()))
+        .order_by("item_id", "created_at", "id")
+    )
+    for item_id, destination, policy, reason, features_text, created_at in _stream(
+        decisions, ("item_id", "destination", "policy", "reason", "features_text", "created_at")
     ):
         yield (
             item_id,
-            {"destination": destination, "policy": policy, "reason": reason, "decided_at": created_at.isoformat()},
+            {
+                "destination": destination,
+                "policy": policy,
+                "reason": reason,
+                "features": orjson.loads(features_text) if features_text else None,
+                "decided_at": created_at.isoformat(),
+            },
         )
 
 

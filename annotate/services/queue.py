@@ -2,7 +2,7 @@
 the two ways an admin frees them (give them back to who let them go, or lower their target).
 
 An item routed to humans (route human/both, not gold) is *stranded* when it has fewer human labels
-than its target (`assignments.item_target`: `Item.label_target` if lowered, else the campaign's
+than its target (`targets.item_target`: `Item.label_target` if lowered, else the campaign's
 overlap, plus dynamic overlap's extra labels), no live lease, and
 no eligible annotator who has not been assigned it: eligible means an active account in the
 campaign's pool (`Campaign.annotators` and the members of `Campaign.pools`; with neither, every
@@ -24,7 +24,9 @@ from django.utils import timezone
 
 from annotate.models import Annotation, AnnotatorPool, Assignment, Campaign, Item
 from annotate.selectors import prompt_preview
-from annotate.services.assignments import AssignmentError, item_target, leases_expire, target_sql
+from annotate.services.assignments import leases_expire
+from annotate.services.outcomes import AssignmentError
+from annotate.services.targets import item_target, target_sql
 
 _ITEM, _ASSIGNMENT, _ANNOTATION = (m._meta.db_table for m in (Item, Assignment, Annotation))
 

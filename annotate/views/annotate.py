@@ -22,13 +22,13 @@ from annotate.services.assignments import (
     NoWork,
     annotation_submit,
     annotation_update,
-    annotator_progress,
     assignment_skip,
     display_label,
     lease_heartbeat,
     my_progress,
     next_assignment_for,
 )
+from annotate.services.progress import annotator_progress
 from annotate.services.quality.flags import flag_add
 from annotate.services.quality.gate import qualification_result, qualification_step, standing_warning_take
 from annotate.views.campaigns import annotator_unavailable

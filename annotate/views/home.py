@@ -9,7 +9,7 @@ from django.shortcuts import render
 from annotate.access import campaign_roles, campaigns_administered, can_create_campaigns
 from annotate.models import Annotation, CampaignMember, Item
 from annotate.selectors import campaigns_for_annotator
-from annotate.services.assignments import annotator_progress
+from annotate.services.progress import annotator_progress
 
 
 def _count(queryset, **filters):

@@ -11,7 +11,6 @@ from annotate.services.assignments import (
     NoWork,
     annotation_submit,
     annotation_update,
-    annotator_progress,
     assignment_skip,
     display_label,
     lease_heartbeat,
@@ -21,6 +20,7 @@ from annotate.services.assignments import (
     next_assignment_for,
 )
 from annotate.services.imports import items_import
+from annotate.services.progress import annotator_progress
 from tests.conftest import jsonl, pair
 from tests.factories import CampaignFactory, UserFactory
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotate.models import Annotation, DatasetExport, Job
+from annotate.models import Annotation, DatasetExport, Job, RoutingDecision
 from annotate.services import exports as exports_service
 from annotate.services.exports import export_start, pseudonym
 from jobs.runner import job_run
@@ -68,6 +68,29 @@ def test_raw_rows_name_annotators_by_pseudonym_never_by_account(campaign):
     text = (exports_service.export_directory(export) / export.files[0]["name"]).read_text()
     user = Annotation.objects.filter(campaign=campaign, source="human").first().annotator
     assert user.username not in text and pseudonym(user.pk) in text
+
+
+def test_raw_rows_carry_the_latest_decisions_features_as_json(campaign):
+    first, second = campaign.items.order_by("external_id")[:2]
+    contributions = [
+        {"feature": "judge_flipped", "value": 1.0, "contribution": 1.25},
+        {"feature": "prompt_chars", "value": 812.0, "contribution": -0.5},
+    ]
+    earlier = [{"feature": "prompt_chars", "value": 3.0, "contribution": 0.1}]
+    RoutingDecision.objects.create(campaign=campaign, item=first, destination="llm", policy="learned", features=earlier)
+    RoutingDecision.objects.create(
+        campaign=campaign, item=first, destination="human", policy="learned", reason="gain 0.9", features=contributions
+    )
+    RoutingDecision.objects.create(campaign=campaign, item=second, destination="human", policy="random")
+    export = export_start(campaign=campaign, options={"format": "raw", "file_type": "jsonl"}, dispatch=False)
+    job_run(job_id=export.job.pk)
+    export.refresh_from_db()
+    path = exports_service.export_directory(export) / export.files[0]["name"]
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    by_item = {row["id"]: row for row in rows}
+    assert json.loads(by_item[first.external_id]["routing_features"]) == contributions  # the latest decision's
+    assert by_item[first.external_id]["routing_policy"] == "learned"
+    assert by_item[second.external_id]["routing_features"] is None  # a policy that reads no feature
 
 
 def test_a_crash_mid_export_leaves_nothing_marked_complete(campaign, monkeypatch):

@@ -12,14 +12,13 @@ from annotate.models import Annotation, Assignment, Item, JudgeVerdict
 from annotate.services.assignments import (
     NoWork,
     annotation_submit,
-    campaign_totals,
-    item_target,
     items_left_for,
     next_assignment_for,
-    target_sql,
 )
+from annotate.services.progress import campaign_totals
 from annotate.services.quality.overlap import item_disputed, items_recheck
 from annotate.services.queue import stranded_count, stranded_lower_target
+from annotate.services.targets import item_target, target_sql
 from routing.judges.runs import judge_verdicts_update
 from tests.factories import CampaignFactory, ItemFactory, JudgeFactory, UserFactory
 

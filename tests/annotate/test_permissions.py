@@ -174,6 +174,10 @@ API_ROWS: dict[str, list[Row]] = {
         Row("patch", "manage", (200,), data=lambda w: {"routing_policy": "all_human"}),
     ],
     "api-route": [Row("post", "manage", (202,))],
+    "api-tags": [
+        Row("get", "view", (200,)),
+        Row("post", "manage", (202,), data=lambda w: {"judge": w.judge.name}),
+    ],
     "api-members": [
         Row("get", "view", (200,)),
         Row("post", "own", (201,), data=lambda w: {"username": w.spare.username, "role": "viewer"}),

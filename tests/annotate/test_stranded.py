@@ -15,12 +15,12 @@ from annotate.services.assignments import (
     AssignmentError,
     NoWork,
     annotation_submit,
-    annotator_progress,
     assignment_skip,
     leases_expire,
     next_assignment_for,
 )
 from annotate.services.imports import items_import
+from annotate.services.progress import annotator_progress
 from annotate.services.queue import (
     stranded_count,
     stranded_give_back,

@@ -109,6 +109,7 @@ def campaign(n_items: int, *, kind: str = "pairwise", preset: str = "multipref",
                 "destination": ("human", "llm", "both")[i % 3],
                 "policy": "judge_uncertainty",
                 "reason": f"margin {i % 5 / 10}",
+                "features": [{"signal": "judge_flipped", "weight": 1.0}] if i % 2 else None,
                 "decided_at": (EPOCH - timedelta(days=1)).isoformat(),
             },
         )

@@ -1,6 +1,7 @@
 """Rows of each format from plain items and labels: winners, conversational prompts, ties, filters, splits."""
 
 import itertools
+import json
 import random
 from collections import defaultdict
 from datetime import timedelta
@@ -198,6 +199,7 @@ def test_raw_rows_carry_provenance_and_keep_parse_failures():
         "destination": "both",
         "policy": "learned",
         "reason": "gain 0.4",
+        "features": [{"feature": "judge_flipped", "value": 1.0, "contribution": 0.8}],
         "decided_at": "2025-02-28T00:00:00+00:00",
     }
     pairs = [
@@ -217,6 +219,9 @@ def test_raw_rows_carry_provenance_and_keep_parse_failures():
     assert got[1]["parse_failed"] is True and got[1]["label"] == {"overall": None}
     assert (got[2]["judge"], got[2]["judge_model"], got[2]["judge_prompt_version"]) == ("judge-1", "qwen-7b", "v2")
     assert (got[2]["routing_policy"], got[2]["routing_reason"]) == ("learned", "gain 0.4")
+    assert {json.loads(r["routing_features"])[0]["contribution"] for r in got} == {0.8}
+    unexplained = [r for _, r in rows([(item("j", routing={**routing, "features": None}), pairs[0][1])], format="raw")]
+    assert {r["routing_features"] for r in unexplained} == {None}
     assert [r["source"] for _, r in rows(pairs, format="raw", source="human")] == ["human"]
 
 

@@ -124,7 +124,7 @@ def test_the_forecast_replays_the_calibration_slice():
     wrong = {k for k in range(300) if k % 10 == 0}
     judge_items(campaign, judge, items, wrong=wrong, flipped=wrong)
     assert routing_forecast(campaign=campaign)["note"].startswith("no calibration slice yet")
-    route_campaign(campaign=campaign, start_judges=False)
+    route_campaign(campaign=campaign)  # a pass alone starts no judge run (routing.chain does)
     annotators = [UserFactory(), UserFactory()]
     for item in Item.objects.filter(campaign=campaign, route=Item.Route.BOTH):
         for annotator in annotators:
@@ -174,3 +174,101 @@ def test_new_labels_schedule_a_relearn_instead_of_dropping_it():
     assert queued.count() == 1 and queued.first().params == {"start_judges": False}
     labels_changed(campaign=campaign)
     assert queued.count() == 1
+
+
+# --- what pushed a decision: RoutingDecision.features on the item page and in the API ---------------------
+
+CONTRIBUTIONS = [
+    {"feature": "judge_flipped", "value": 1.0, "contribution": 1.75},
+    {"feature": "prompt_chars", "value": 812.0, "contribution": -0.35},
+]
+
+
+def _decisions_with_features(campaign, item):
+    """A learned decision that says why, then an admin's override that says nothing of features."""
+    RoutingDecision.objects.create(campaign=campaign, item=item, destination="human", policy="learned", score=0.8,
+                                   reason="gain 0.8", features=CONTRIBUTIONS)  # fmt: skip
+    RoutingDecision.objects.create(campaign=campaign, item=item, destination="both", policy="override", reason="hm")
+
+
+def test_the_item_page_shows_what_pushed_the_decision_with_signed_contributions():
+    campaign = CampaignFactory(preset_name="simple-pairwise")
+    item = ItemFactory(campaign=campaign)
+    _decisions_with_features(campaign, item)
+    client = Client()
+    client.force_login(AdminFactory())
+    page = client.get(reverse("campaign-routing-item", args=[campaign.slug, item.pk]))
+    html = page.content.decode()
+    assert "What pushed this decision" in html and 'id="decision-features"' in html
+    table = html[html.index('id="decision-features"') :]
+    table = table[: table.index("</table>")]
+    # Largest first, as stored; signed; in words with the feature's name; an override does not hide the reason.
+    assert table.index("judge_flipped") < table.index("prompt_chars")
+    assert "+1.750" in table and "-0.350" in table and "flips when the order is swapped" in table
+    assert 'class="bar negative"' in table and "Contribution" in table and "The learned decision" in html
+    rows = page.context["explained"]["rows"]
+    assert [row["width"] for row in rows] == [100, 20]
+
+
+def test_the_item_page_names_the_judge_signals_that_fired():
+    campaign = CampaignFactory(preset_name="simple-pairwise")
+    item = ItemFactory(campaign=campaign)
+    RoutingDecision.objects.create(campaign=campaign, item=item, destination="human", policy="judge_uncertainty",
+                                   features=[{"signal": "judges_disagree", "weight": 1.0}])  # fmt: skip
+    client = Client()
+    client.force_login(AdminFactory())
+    html = client.get(reverse("campaign-routing-item", args=[campaign.slug, item.pk])).content.decode()
+    table = html[html.index('id="decision-features"') :]
+    assert "<th>Signal</th>" in table and "the judges disagree" in table and "+1.000" in table
+    other = ItemFactory(campaign=campaign)
+    RoutingDecision.objects.create(campaign=campaign, item=other, destination="human", policy="random")
+    html = client.get(reverse("campaign-routing-item", args=[campaign.slug, other.pk])).content.decode()
+    assert "What pushed this decision" not in html  # a policy that reads no feature: no table
+
+
+def test_the_decisions_api_carries_each_decisions_features(admin_api):
+    campaign = CampaignFactory(preset_name="simple-pairwise")
+    item = ItemFactory(campaign=campaign)
+    _decisions_with_features(campaign, item)
+    decisions = admin_api.get(reverse("api-item-routing", args=[item.pk])).json()["decisions"]
+    assert [d["policy"] for d in decisions] == ["override", "learned"]
+    assert decisions[0]["features"] is None and decisions[1]["features"] == CONTRIBUTIONS
+    override = admin_api.post(reverse("api-item-routing", args=[item.pk]), {"destination": "llm"}, format="json")
+    assert override.status_code == 201 and override.json()["features"] is None
+
+
+def test_routing_urls_keep_their_names_and_paths_and_resolve_to_routing_views():
+    from django.urls import resolve
+
+    pages = {
+        "campaign-judges": "judges/", "campaign-judges-runs": "judges/runs/", "campaign-judges-run": "judges/run/",
+        "campaign-routing": "routing/", "campaign-routing-pass": "routing/pass/",
+        "campaign-routing-route": "routing/route/", "campaign-routing-settings": "routing/settings/",
+    }  # fmt: skip
+    for name, tail in pages.items():
+        assert reverse(name, args=["c1"]) == f"/c/c1/{tail}"
+        assert resolve(f"/c/c1/{tail}").func.__module__ == "routing.views"
+    assert reverse("campaign-routing-item", args=["c1", 7]) == "/c/c1/routing/items/7/"
+    assert reverse("campaign-routing-override", args=["c1", 7]) == "/c/c1/routing/items/7/override/"
+    assert reverse("campaign-judges-cancel", args=["c1", 3]) == "/c/c1/judges/runs/3/cancel/"
+    api = {
+        "api-judges": ([], "/api/judges/"), "api-judge": ([2], "/api/judges/2/"),
+        "api-judge-probe": ([2], "/api/judges/2/probe/"), "api-judge-runs": (["c1"], "/api/campaigns/c1/judge-runs/"),
+        "api-routing": (["c1"], "/api/campaigns/c1/routing/"), "api-route": (["c1"], "/api/campaigns/c1/route/"),
+        "api-item-routing": ([7], "/api/items/7/routing/"), "api-tags": (["c1"], "/api/campaigns/c1/tags/"),
+    }  # fmt: skip
+    for name, (args, url) in api.items():
+        assert reverse(name, args=args) == url
+        assert resolve(url).func.view_class.__module__.startswith("routing.api_views.")
+    assert reverse("api-job-cancel", args=[5]) == "/api/jobs/5/cancel/"  # any job's cancel stays with the jobs API
+
+
+def test_the_admins_item_page_lists_each_decisions_features():
+    campaign = CampaignFactory(preset_name="simple-pairwise")
+    item = ItemFactory(campaign=campaign)
+    _decisions_with_features(campaign, item)
+    client = Client()
+    client.force_login(AdminFactory())
+    page = client.get(reverse("admin:annotate_item_change", args=[item.pk]))
+    assert page.status_code == 200
+    assert "judge_flipped" in page.content.decode() and "1.75" in page.content.decode()

@@ -134,15 +134,13 @@ def _passed_message(standing: AnnotatorStanding) -> str:
     )
 
 
-def no_qualification_item(*, annotator, campaign: Campaign, now: datetime) -> NoWork | Assignment:
+def no_qualification_item(*, annotator, campaign: Campaign, now: datetime) -> NoWork | None:
     """The qualification phase found no gold item left for this annotator: decide on what they answered.
 
-    With answers in this round, the round ends early and is decided on them; a pass goes on to the real
-    queue (the assignment engine is asked once more, now for a work item), a fail says so. With none, the
-    annotator waits and the admins see the round in progress in the annotator table.
+    With answers in this round, the round ends early and is decided on them; a pass returns None (the real
+    queue is open: the assignment engine, which called here, asks once more for a work item), a fail says
+    so. With none, the annotator waits and the admins see the round in progress in the annotator table.
     """
-    from annotate.services.assignments import next_assignment_for
-
     if unseen_gold_items(campaign=campaign, annotator=annotator):
         # The lease found every check item held by other annotators' requests in flight (BUSY), not
         # none left: deciding now would end the round early.
@@ -153,8 +151,7 @@ def no_qualification_item(*, annotator, campaign: Campaign, now: datetime) -> No
         if not decided:
             standing.save()  # the round shows as in progress, with no check item to give
     if decided and standing.qualification == Q.PASSED:
-        # Passed: the gate now answers WORK, so this asks for a work item and cannot come back here.
-        return next_assignment_for(annotator=annotator, campaign=campaign, now=now)
+        return None
     if decided:
         return NoWork("not_qualified", message=_failed_message(standing, campaign))
     return NoWork(

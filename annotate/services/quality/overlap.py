@@ -1,6 +1,6 @@
 """Dynamic overlap: ask for another human label when an item's labels disagree, up to `overlap_max`.
 
-When a work item reaches its target (`assignments.item_target`) and its human labels are disputed
+When a work item reaches its target (`targets.item_target`) and its human labels are disputed
 (`annotate.stats.consensus`) — or, with `Campaign.overlap_on_judge_disagreement`, their strict majority
 differs from the judges' verdict (`JudgeVerdict`, the judges' combined label) — the item's target grows
 by one (`Item.extra_labels`), and the assignment engine hands it out again; an item still disputed at
@@ -20,6 +20,7 @@ from django.db import transaction
 
 from annotate.models import Annotation, Campaign, Item, JudgeVerdict
 from annotate.services.quality.labels import countable_human_labels
+from annotate.services.targets import item_target
 from annotate.stats.consensus import label_consensus, verdict_differs
 
 RECHECK_CHUNK = 500
@@ -54,8 +55,6 @@ def item_disputed(*, labels: list[dict], verdict: dict | None, campaign: Campaig
 
 def _decide(item: Item, campaign: Campaign, labels: list[dict], verdict: dict | None) -> str:
     """On a locked item: "more" (another label wanted), "contested", or "" (nothing to do)."""
-    from annotate.services.assignments import item_target
-
     if item.review_state or item.gold_label is not None or item.route not in HUMAN_ROUTES:
         return ""
     target = item_target(item, campaign)

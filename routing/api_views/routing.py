@@ -9,12 +9,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.permissions import IsCampaignAdmin
+from annotate.api.serializers import JobSerializer
+from annotate.api.views import campaign_for
 from annotate.models import Campaign, Item, RoutingDecision
 from routing import api as routing_api
-
-from .permissions import IsCampaignAdmin
-from .serializers import JobSerializer
-from .views import campaign_for
 
 
 class RoutingSettings(serializers.Serializer):
@@ -31,10 +30,16 @@ class RoutingSettings(serializers.Serializer):
 class DecisionSerializer(serializers.ModelSerializer):
     item = serializers.IntegerField(source="item_id", read_only=True)
     overridden_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    features = serializers.JSONField(
+        read_only=True,
+        help_text="What pushed the decision, largest first: the learned policy's signed contributions "
+        '[{"feature", "value", "contribution"}], the judge-uncertainty signals [{"signal", "weight"}]; '
+        "null where the policy reads no feature.",
+    )
 
     class Meta:
         model = RoutingDecision
-        fields = ("id", "item", "destination", "policy", "score", "reason", "overridden_by", "created_at")
+        fields = ("id", "item", "destination", "policy", "score", "reason", "features", "overridden_by", "created_at")
         read_only_fields = fields
 
 

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import os
 
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Job, Judge
-from jobs.runner import job_cancel
-from routing.judges.runs import SCOPES, judge_run_start
-from routing.judges.services import judge_create, judge_probe, judge_validate
-
-from .permissions import IsCampaignAdmin, IsJudgeAdmin
-from .serializers import JobSerializer
-from .views import campaign_for
+from annotate.api.permissions import IsCampaignAdmin, IsJudgeAdmin
+from annotate.api.serializers import JobSerializer
+from annotate.api.views import campaign_for
+from annotate.models import Judge
+from routing.api import JUDGE_RUN_SCOPES, judge_create, judge_probe, judge_run_start, judge_validate
 
 
 class JudgeSerializer(serializers.ModelSerializer):
@@ -55,7 +51,7 @@ class JudgeInput(serializers.Serializer):
 
 class JudgeRunInput(serializers.Serializer):
     judges = serializers.ListField(child=serializers.CharField(), required=False, help_text="Judge names; default all")
-    scope = serializers.ChoiceField(choices=SCOPES, default="routed")
+    scope = serializers.ChoiceField(choices=JUDGE_RUN_SCOPES, default="routed")
 
 
 def _field_error(exc: ValueError) -> Response:
@@ -144,17 +140,3 @@ class JudgeRunStart(APIView):
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
-class JobCancel(APIView):
-    permission_classes = [IsCampaignAdmin]
-
-    @extend_schema(request=None, responses=JobSerializer)
-    def post(self, request, pk: int):
-        job = get_object_or_404(Job, pk=pk)
-        if job.campaign_id is None and not request.user.is_superuser:
-            raise Http404("no such job")
-        if job.campaign_id is not None:
-            campaign_for(request, str(job.campaign_id), need="manage")
-        job = job_cancel(job=job)
-        return Response(JobSerializer(job).data)

@@ -1,0 +1,52 @@
+"""HyPER tags through the API (campaign admins only): GET how many items are tagged, failed and missing per
+prompt version; POST starts a tagging job (kind `tag_items`)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.access import admin_campaign
+from annotate.api.permissions import IsCampaignAdmin
+from annotate.api.serializers import JobSerializer
+from routing.tagger.cache import tag_counts
+from routing.tagger.runs import tagger_for, tagging_start
+
+
+class TaggingInput(serializers.Serializer):
+    judge = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="The judge that tags; default routing_params.tagger."
+    )
+    retry_failed = serializers.BooleanField(required=False, default=False)
+
+
+class CampaignTags(APIView):
+    """GET the tag cache's counts (current prompt version first, then every version stored); POST
+    {judge?, retry_failed?} starts a `tag_items` job: 202 with the job to poll (GET /api/jobs/<id>/)."""
+
+    permission_classes = [IsCampaignAdmin]
+
+    def get(self, request, ref: str):
+        campaign = admin_campaign(user=request.user, ref=ref, need="view")
+        setting = (campaign.routing_params or {}).get("tagger")
+        tagger = setting.get("judge") if isinstance(setting, dict) else None
+        return Response({"tagger": tagger, **tag_counts(campaign=campaign)})
+
+    @extend_schema(request=TaggingInput, responses={202: JobSerializer})
+    def post(self, request, ref: str):
+        campaign = admin_campaign(user=request.user, ref=ref, need="manage")
+        data = TaggingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            judge = tagger_for(campaign=campaign, name=data.validated_data["judge"] or None)
+            job = tagging_start(
+                campaign=campaign,
+                judge=judge,
+                created_by=request.user,
+                retry_failed=data.validated_data["retry_failed"],
+            )
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
