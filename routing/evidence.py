@@ -52,7 +52,7 @@ class LearnedScores:
     trained (`fallback` says why and judge uncertainty ranks)."""
 
     scores: dict[int, float] | None
-    features: dict[int, list[dict]] | None
+    features: Mapping[int, list[dict]] | None
     training_items: int
     judge_error_rate: float | None
     importances: dict[str, float]
@@ -148,21 +148,36 @@ def _features(
     return (np.vstack(blocks) if blocks else np.zeros((0, len(names)))), names
 
 
-def top_features(result: learned.LearnedRouting, k: int = TOP_FEATURES) -> list[list[dict]]:
-    """`result.top_contributions(row, k)` of every row, with one sort over the whole matrix (a call per row
-    costs seconds on 100,000 items)."""
-    if not result.columns or not len(result.contributions):
-        return [[] for _ in range(len(result.probabilities))]
-    shares = result.contributions
-    order = np.argsort(-np.abs(shares), axis=1, kind="stable")[:, :k]
-    rows = np.arange(len(shares))[:, None]
-    top, values = shares[rows, order], result.values[rows, order]
-    columns = result.columns
-    return [
-        [{"feature": columns[j], "value": round(float(v), 4), "contribution": round(float(c), 4)}
-         for j, v, c in zip(js, vs, cs, strict=True) if c != 0]
-        for js, vs, cs in zip(order.tolist(), values.tolist(), top.tolist(), strict=True)
-    ]  # fmt: skip
+class TopFeatures(Mapping):
+    """Per item key, `result.top_contributions(row, k)`: one sort over the whole matrix (a call per row costs
+    seconds on 100,000 items), and the dicts built only for the items asked for (a pass writes the decisions
+    that moved, and a dict per candidate would hold hundreds of MB)."""
+
+    def __init__(self, result: learned.LearnedRouting, keys: Sequence[int], k: int = TOP_FEATURES):
+        self.columns, self.rows = result.columns, {key: row for row, key in enumerate(keys)}
+        if not result.columns or not len(result.contributions):
+            self.order = self.top = self.values = None
+            return
+        shares = result.contributions
+        self.order = np.argsort(-np.abs(shares), axis=1, kind="stable")[:, :k]
+        index = np.arange(len(shares))[:, None]
+        self.top, self.values = shares[index, self.order], result.values[index, self.order]
+
+    def __getitem__(self, key: int) -> list[dict]:
+        row = self.rows[key]
+        if self.order is None:
+            return []
+        return [
+            {"feature": self.columns[j], "value": round(float(v), 4), "contribution": round(float(c), 4)}
+            for j, v, c in zip(self.order[row].tolist(), self.values[row].tolist(), self.top[row].tolist(), strict=True)
+            if c != 0
+        ]  # fmt: skip
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int, dict], *, tick=None) -> LearnedScores:
@@ -188,5 +203,5 @@ def learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int,
         raise JobFailed(f"routing_params.embeddings: {exc}") from None
     result = learned.learned(train_X, np.array(train_y), X, 0, feature_names=feature_names, seed=campaign.pk)
     scores = {item_id: float(p) for item_id, p in zip(candidates, result.probabilities, strict=True)}
-    pushed = dict(zip(candidates, top_features(result), strict=True))
+    pushed = TopFeatures(result, candidates)
     return LearnedScores(scores, pushed, len(train_y), error_rate, result.importances, sources=sources)

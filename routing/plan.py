@@ -80,7 +80,7 @@ class Evidence:
     fallback: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per candidate: a frozen dataclass's __init__ costs a second per 100,000
 class Decision:
     """Where an item goes and why. `why` is the reason, or what makes it when asked (`reason`): a pass writes
     only the decisions that move an item, and the words of the others are never needed."""
@@ -89,11 +89,16 @@ class Decision:
     policy: str
     why: str | Callable[[], str]
     score: float | None = None
-    features: list[dict] | None = None
+    pushed: list[dict] | Callable[[], list[dict]] | None = None
 
     @property
     def reason(self) -> str:
         return self.why if isinstance(self.why, str) else self.why()
+
+    @property
+    def features(self) -> list[dict] | None:
+        """What pushed the decision (made when asked, like the reason)."""
+        return self.pushed() if callable(self.pushed) else self.pushed
 
 
 @dataclass
@@ -189,18 +194,22 @@ def _rank(plan: Plan, candidates: list[PlanItem], room: int, rules: Rules, evide
     learned = rules.policy == LEARNED and evidence.scores is not None
     why = _Why(rules, len(order), cut, evidence.fallback if rules.policy == LEARNED else "")
     signals, contributions = evidence.signals or {}, evidence.features or {}
-    for rank, k in enumerate(order.tolist(), start=1):
+    policy, reason, decisions = rules.policy, why.reason, plan.decisions
+    for rank, (k, score) in enumerate(zip(order.tolist(), scores[order].tolist(), strict=True), start=1):
         key = keys[k]
-        features = list(contributions.get(key) or []) if learned else (fired[k] if fired is not None else None)
+        features = partial(_pushed, contributions, key) if learned else (fired[k] if fired is not None else None)
         human = rank <= room
-        score = float(scores[k])
-        plan.decisions[key] = Decision(
+        decisions[key] = Decision(
             HUMAN if human else LLM,
-            rules.policy,
-            partial(why.reason, human, rank, score, signals.get(key), features, learned),
+            policy,
+            partial(reason, human, rank, score, signals.get(key), features, learned),
             score if budgeted else None,
             features,
         )
+
+
+def _pushed(contributions: Mapping[int, list[dict]], key: int) -> list[dict]:
+    return list(contributions.get(key) or [])
 
 
 def _gate(plan: Plan, items: Sequence[PlanItem], gate: str) -> int:
@@ -276,6 +285,7 @@ class _Why:
             what = f"P(judges differ from human consensus) = {score:.2f}"
         else:
             what = f"judge uncertainty {score:.2f}" + (" (learned policy not trained yet)" if self.fallback else "")
+        features = features() if callable(features) else features
         pushed = f", pushed by {pushed_by(features)}" if features else ""
         threshold = f"; cut-off {self.cut:.2f}" if self.cut is not None else ""
         if self.cut is not None and score == self.cut:
