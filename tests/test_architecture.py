@@ -3,6 +3,7 @@ layer may (docs/architecture.md). Imports inside functions count: a lazy import 
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import sys
@@ -210,6 +211,48 @@ def fake_tree(tmp_path, monkeypatch):
     yield make
     for name in [m for m in sys.modules if m.startswith(("shop", "engine"))]:
         del sys.modules[name]
+
+
+# Routing and the job engine stay readable: a module a screen or so of scrolling, a function one screen.
+MAX_MODULE_LINES = {"routing": 500}
+MAX_FUNCTION_LINES = {"routing": 80, "jobs": 80}
+
+
+def oversized(root: Path) -> list[str]:
+    """Modules and functions of the packages above over their limits, as "path: what (lines)"."""
+    found = []
+    for package in sorted({*MAX_MODULE_LINES, *MAX_FUNCTION_LINES}):
+        for path in sorted((root / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            source = path.read_text()
+            lines = source.count("\n")
+            where = path.relative_to(root)
+            if lines > MAX_MODULE_LINES.get(package, lines):
+                found.append(f"{where}: module ({lines} lines, at most {MAX_MODULE_LINES[package]})")
+            limit = MAX_FUNCTION_LINES.get(package)
+            for node in ast.walk(ast.parse(source)):
+                if limit and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > limit:
+                        found.append(f"{where}:{node.lineno}: function {node.name} ({length} lines, at most {limit})")
+    return found
+
+
+def test_no_routing_module_or_function_outgrows_its_limit():
+    too_big = oversized(ROOT)
+    assert not too_big, "split these:\n" + "\n".join(too_big)
+
+
+def test_the_size_check_names_what_is_too_long(tmp_path):
+    (tmp_path / "routing").mkdir()
+    body = "\n".join(f"    x{n} = {n}" for n in range(81))
+    (tmp_path / "routing" / "long.py").write_text(f"def long():\n{body}\n" + "\n" * 420)
+    (tmp_path / "jobs").mkdir()
+    assert oversized(tmp_path) == [
+        "routing/long.py: module (502 lines, at most 500)",
+        "routing/long.py:1: function long (82 lines, at most 80)",
+    ]
 
 
 def test_a_cycle_held_by_an_import_inside_a_function_is_found(fake_tree):
