@@ -16,6 +16,19 @@ LLMBAR = Path(__file__).resolve().parent.parent / "demo" / "llmbar" / "natural"
 SHARED_LLMBAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmbar"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """Test users' passwords hashed with MD5: the default PBKDF2 (a million rounds) costs about half a second
+    per user on a 2-core machine, and the suite makes thousands of users. Logins still check a password; the
+    default hasher stays listed, so a hash made elsewhere verifies too."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    with override_settings(PASSWORD_HASHERS=hashers):
+        yield
+
+
 @pytest.fixture
 def eager_celery():
     """Run tasks in-process for tests that are about our code, not about the broker."""

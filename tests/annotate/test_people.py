@@ -45,12 +45,6 @@ PASSWORD = "a-Long-enough-passphrase-42"
 WEEK = timedelta(days=7)
 
 
-@pytest.fixture(autouse=True)
-def fast_hashing(settings):
-    """Many accounts per test; the validators, not the hash's cost, are what is under test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def campaign_with_items(n=4, **kw):
     campaign = CampaignFactory(overlap=1, **kw)
     items_import(campaign=campaign, stream=jsonl(*[pair(i) for i in range(n)]), filename="items.jsonl")

@@ -294,7 +294,6 @@ def _cases():
 def world(db, tmp_path, settings):
     settings.TANDEM_EXPORT_DIR = tmp_path / "exports"
     settings.TANDEM_UPLOAD_DIR = tmp_path / "uploads"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # seven accounts per case
     campaign = CampaignFactory(overlap=1)
     items_import(campaign=campaign, stream=jsonl(*[pair(i) for i in range(3)]), filename="items.jsonl")
     owner = UserFactory(is_staff=True)

@@ -19,9 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def setup(db, settings):
+def setup(db):
     """A campaign with one contested item labelled by two named annotators, a settled item, and its people."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # a dozen accounts per test
     campaign = CampaignFactory(preset_name="simple-pairwise", overlap=2, overlap_max=2)
     contested = ItemFactory(
         campaign=campaign,
