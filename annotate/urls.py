@@ -48,6 +48,8 @@ urlpatterns = [
     path("c/<slug:slug>/standings/", include("annotate.views.standings")),  # campaign-standing-*, ...
     # -- campaign home --
     path("c/<slug:slug>/", include("annotate.views.campaign_home")),  # campaign-home, campaign-home-live, -quality
+    # -- the signed-in user's account: API tokens (annotate/views/account.py) --
+    path("accounts/", include("annotate.views.account")),  # account, account-token-*
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -2,12 +2,12 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from . import annotating, exports, stats, views
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    # -- auth: the token endpoint, per-user API tokens (annotate/api/tokens.py) --
+    path("", ("annotate.api.tokens", None, None)),  # = include(): api-token, api-tokens, ...
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("campaigns/", views.CampaignListCreate.as_view(), name="api-campaigns"),
     path("campaigns/<str:ref>/", views.CampaignDetail.as_view(), name="api-campaign"),

@@ -26,6 +26,9 @@ class Judge(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Judges hold endpoints and key names and are shared by campaigns: creating or changing one
+        # needs this permission (granted per account or group), not only a staff flag.
+        permissions = [("manage_judges", "Can create, change and probe LLM judges")]
 
     def __str__(self) -> str:
         return self.name

@@ -1,0 +1,8 @@
+"""API tokens: the token endpoint and per-user tokens (create, list, revoke)."""
+
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+]
