@@ -13,6 +13,8 @@ imports the other.
   what the judges still owe; a run already queued or running is never doubled — it is asked to route again
   when it ends if items wait for verdicts. The pass's result gains `judge_run` and, when items wait with no
   run to wait for, a `note` saying why.
+- `route_here` is the same chain in this process (`manage.py route --sync`): the pass, the judge run its
+  follow-up would start, the pass after it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.db import transaction
 
 from annotate.models import Annotation, Campaign, Job
 from jobs.registry import job_followup
+from jobs.runner import job_run
 from routing import router
 from routing.judges import runs
 
@@ -41,12 +44,15 @@ def _callable_judges(campaign: Campaign) -> list:
     return list(campaign.judges.filter(active=True, imported=False))
 
 
-def judges_start(campaign: Campaign, *, waiting: bool, finished: Job | None = None) -> Job | None:
+def judges_start(
+    campaign: Campaign, *, waiting: bool, finished: Job | None = None, dispatch: bool = True, route_after: bool = True
+) -> Job | None:
     """Queue a judge run for what the judges still owe: every routable item (not a gold check, not labelled
     or leased by a human) without a judgment from them yet. A run already queued or running was fixed on its
     items when it began: it is asked to route again when it ends (when items are `waiting`), so items that
     arrived meanwhile are judged by the next run. `finished`: the run whose follow-up this is, done judging
-    though not yet marked so. None when nothing is owed, no judge has an endpoint, or a run is active."""
+    though not yet marked so. None when nothing is owed, no judge has an endpoint, or a run is active.
+    `dispatch=False, route_after=False`: the caller runs the job and routes after it itself (`route_here`)."""
     with transaction.atomic():
         # One starter at a time per campaign: two passes ending together must not start two runs.
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
@@ -63,7 +69,14 @@ def judges_start(campaign: Campaign, *, waiting: bool, finished: Job | None = No
         if not owed.exists():
             return None
         try:
-            return runs.judge_run_start(campaign=campaign, judges=judges, scope="routable", then_route=waiting)
+            return runs.judge_run_start(
+                campaign=campaign,
+                judges=judges,
+                scope="routable",
+                then_route=waiting and route_after,
+                dispatch=dispatch,
+                route_after=route_after,
+            )
         except ValueError as exc:
             log.warning("campaign %s: could not start the judges: %s", campaign.slug, exc)
             return None
@@ -71,6 +84,11 @@ def judges_start(campaign: Campaign, *, waiting: bool, finished: Job | None = No
 
 def _auto_judge(campaign: Campaign) -> bool:
     return bool(campaign.routing_params.get("auto_judge", True))
+
+
+def _judges_wanted(start_judges: bool, campaign: Campaign) -> bool:
+    """Whether a pass that has ended may start judges: it was not asked not to, nor was the campaign."""
+    return bool(start_judges) and _auto_judge(campaign)
 
 
 @job_followup(runs.JOB_KIND)
@@ -104,7 +122,7 @@ def judges_after_route(job: Job, result: dict) -> dict | None:
     campaign = Campaign.objects.get(pk=job.campaign_id)
     waiting = int(result.get("waiting_for_judges") or 0)
     run = None
-    if job.params.get("start_judges", True) and _auto_judge(campaign):
+    if _judges_wanted(job.params.get("start_judges", True), campaign):
         run = judges_start(campaign, waiting=bool(waiting))
     out: dict = {"judge_run": run.pk if run else None}
     if waiting and run is None:
@@ -116,3 +134,28 @@ def judges_after_route(job: Job, result: dict) -> dict | None:
         elif judge_run_active(campaign) is not None:
             out["note"] = f"{waiting} items wait for the judge run in progress; a pass follows it"
     return out
+
+
+def route_here(*, campaign: Campaign, start_judges: bool = True, on_judges=None) -> Job:
+    """The chain in this process, for `manage.py route --sync`: a pass; when items wait for verdicts, the
+    judge run the pass's follow-up would start (the same rule: `judges_start` under `_judges_wanted`), run
+    here; then the pass that routes its verdicts. Raises ValueError when the pass cannot start, RuntimeError
+    when the judge run does not succeed. `on_judges(waiting)` is told before the judges run."""
+    first = router.route_start(campaign=campaign, dispatch=False, start_judges=False)
+    job = job_run(job_id=first.pk)
+    waiting = int((job.result or {}).get("waiting_for_judges") or 0)
+    if job.state != Job.State.SUCCEEDED or not waiting or not _judges_wanted(start_judges, campaign):
+        return job
+    run = judges_start(campaign, waiting=True, dispatch=False, route_after=False)
+    if run is None:
+        return job  # the pass's note (no judge with an endpoint, a run in progress) says why
+    if on_judges is not None:
+        on_judges(waiting)
+    run = job_run(job_id=run.pk)
+    if run.state != Job.State.SUCCEEDED:
+        why = (run.error or "").strip().splitlines()[:1]
+        raise RuntimeError(f"judge run {run.pk} ended {run.state}" + (f": {why[0]}" if why else ""))
+    job = job_run(job_id=router.route_start(campaign=campaign, dispatch=False, start_judges=False).pk)
+    if job.result is not None:
+        job.result["judge_run"] = run.pk
+    return job

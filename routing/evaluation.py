@@ -84,7 +84,7 @@ def _cross_fitted_probabilities(
     for fold in np.unique(fold_of):
         scored = fold_of == fold
         train = ~scored & trainable
-        result = learned.learned(X[train], judge_wrong[train], X[scored], 0, feature_names=names, seed=seed)
+        result = learned.learned(X[train], judge_wrong[train], X[scored], feature_names=names)
         probabilities[scored] = result.probabilities
     return probabilities
 
@@ -301,7 +301,7 @@ def learned_importances(rows: Sequence[Mapping], *, embeddings: bool = False) ->
     X, names = feature_matrix(rows, signals, vocabulary=vocabulary, embeddings=embeddings)
     keep = ~np.isnan(consensus)
     wrong = (judge_dir != consensus).astype(int)
-    return learned.learned(X[keep], wrong[keep], X[:0], 0, feature_names=names).importances
+    return learned.learned(X[keep], wrong[keep], X[:0], feature_names=names).importances
 
 
 def llmbar_rows(dataset: Sequence[Mapping], results: Sequence[Mapping], *, subset: str = "") -> list[dict]:

@@ -201,7 +201,7 @@ def learned_scores(campaign: Campaign, candidates: list[int], signals: dict[int,
         X, _ = _features(campaign, candidates, signals, vocabulary, embeddings, tick)
     except ImportError as exc:
         raise JobFailed(f"routing_params.embeddings: {exc}") from None
-    result = learned.learned(train_X, np.array(train_y), X, 0, feature_names=feature_names, seed=campaign.pk)
+    result = learned.learned(train_X, np.array(train_y), X, feature_names=feature_names)
     scores = {item_id: float(p) for item_id, p in zip(candidates, result.probabilities, strict=True)}
     pushed = TopFeatures(result, candidates)
     return LearnedScores(scores, pushed, len(train_y), error_rate, result.importances, sources=sources)

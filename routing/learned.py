@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from routing.policies import LOW_CONFIDENCE_WEIGHT, UNCERTAINTY_WEIGHTS, Budget, route_top
+from routing.policies import LOW_CONFIDENCE_WEIGHT, UNCERTAINTY_WEIGHTS
 
 
 @dataclass(frozen=True)
 class LearnedRouting:
     """The learned policy's output: per item the probability that the judge label differs from human
-    consensus, the destinations, and the model's weight per standardised feature (positive: the feature makes
+    consensus, and the model's weight per standardised feature (positive: the feature makes
     a judge error, hence a human label, more likely; 0: the model does without it), largest magnitude first.
     When the features hold the judge signals, `judge_uncertainty` (the score `uncertainty_score` gives) is
     among them.
@@ -28,7 +28,6 @@ class LearnedRouting:
     tells per item which features pushed it toward humans or away. Empty when nothing was learned."""
 
     probabilities: np.ndarray
-    destinations: list[str]
     importances: dict[str, float]
     columns: list[str] = field(default_factory=list)
     contributions: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -92,10 +91,8 @@ def learned(
     train_X: np.ndarray,
     train_y: Sequence[int] | np.ndarray,
     X: np.ndarray,
-    budget: Budget,
     *,
     feature_names: Sequence[str] | None = None,
-    seed: int = 0,
 ) -> LearnedRouting:
     """HyPER-style learned routing: predict where the judge label would differ from human consensus.
 
@@ -109,10 +106,10 @@ def learned(
       from the judge_uncertainty ranking and the other features move items past it as far as the data say.
     With little data it stays close to judge_uncertainty instead of fitting noise; with much, the data rule.
     The output is a probability of a judge error, the expected gain of a human label (well calibrated on
-    synthetic data without a calibration step), and the budget goes to the highest (equal ones in random
-    order, by `seed`). When the training labels hold fewer than two examples of either class there is nothing
-    to learn from: every item gets the training error rate and the budget follows the uncertainty score (at
-    random when X has no judge signals).
+    synthetic data without a calibration step); where the budget goes is the routing plan's business
+    (`routing.plan`, which ranks by these scores). When the training labels hold fewer than two examples of
+    either class there is nothing to learn from: every item gets the training error rate and no importances
+    (the live pass does not get this far: `routing.evidence` falls back to judge uncertainty before).
     """
     train_X = np.asarray(train_X, dtype=float)
     train_y = np.asarray(train_y, dtype=int)
@@ -123,9 +120,7 @@ def learned(
     n_minority = int(min(train_y.sum(), len(train_y) - train_y.sum())) if len(train_y) else 0
     if n_minority < 2:
         rate = float(train_y.mean()) if len(train_y) else 0.0
-        uncertainty = _uncertainty_column(X, names)
-        order = uncertainty if uncertainty is not None else np.zeros(len(X))
-        return LearnedRouting(np.full(len(X), rate), route_top(order, budget, seed=seed), {})
+        return LearnedRouting(np.full(len(X), rate), {})
 
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -147,7 +142,6 @@ def learned(
     values = X if len(columns) == X.shape[1] else np.column_stack([X, _uncertainty_column(X, names)])
     return LearnedRouting(
         probabilities,
-        route_top(probabilities, budget, seed=seed),
         importances,
         columns=columns,
         contributions=inputs * model.coef_[0],

@@ -104,12 +104,6 @@ def all_llm(n: int) -> list[str]:
     return [LLM] * n
 
 
-def random_policy(n: int, budget: Budget, seed: int, keys: Sequence[Hashable] | None = None) -> list[str]:
-    """The baseline: exactly `budget_count(n, budget)` items go to humans, those with the highest draws."""
-    draws = stable_draws(seed, range(n) if keys is None else keys)
-    return route_top(draws, budget, seed=seed, keys=keys)
-
-
 def uncertainty_signals(signals: Mapping) -> list[dict]:
     """The judge signals that raise an item's `uncertainty_score`, each `{"signal", "weight"}` (low confidence
     also with its `value`), strongest first: they add up to the score."""
@@ -130,11 +124,6 @@ def uncertainty_score(signals: Mapping) -> float:
     weaker ones.
     """
     return float(sum(fired["weight"] for fired in uncertainty_signals(signals)))
-
-
-def judge_uncertainty(uncertainty_scores: Sequence[float] | np.ndarray, budget: Budget, *, seed: int = 0) -> list[str]:
-    """Judges first: the items with the highest `uncertainty_score` go to humans, within the budget."""
-    return route_top(uncertainty_scores, budget, seed=seed)
 
 
 def calibration_slice(keys: Sequence[Hashable], count: int, *, seed: int) -> np.ndarray:

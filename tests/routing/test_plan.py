@@ -118,7 +118,7 @@ def test_the_signals_that_fired_add_up_to_the_uncertainty_score(flags, confidenc
 def test_the_top_features_of_every_item_are_its_top_contributions():
     rng = np.random.default_rng(3)
     X, y = rng.normal(size=(200, 6)), (rng.random(200) < 0.3).astype(int)
-    result = learned.learned(X, y, rng.normal(size=(40, 6)), 0)
+    result = learned.learned(X, y, rng.normal(size=(40, 6)))
     keys = [100 + row for row in range(40)]
     top = evidence.TopFeatures(result, keys)
     assert [top[key] for key in keys] == [result.top_contributions(row, k=3) for row in range(40)]

@@ -39,8 +39,7 @@ def test_every_policy_spends_exactly_the_budget(n, budget, seed):
     assert k <= n
     scores = np.random.default_rng(seed).integers(0, 3, n)
     for routed in (
-        policies.random_policy(n, budget, seed),
-        policies.judge_uncertainty(scores, budget, seed=seed),
+        _random(n, budget, seed),
         policies.route_top(scores, budget, seed=seed),
     ):
         assert len(routed) == n
@@ -48,9 +47,14 @@ def test_every_policy_spends_exactly_the_budget(n, budget, seed):
         assert routed.count("llm") == n - k
 
 
+def _random(n: int, budget, seed: int) -> list[str]:
+    """The random policy as the plan ranks it: by each item's stable draw."""
+    return policies.route_top(policies.stable_draws(seed, range(n)), budget, seed=seed)
+
+
 def test_random_policy_is_deterministic_by_seed():
-    assert policies.random_policy(100, 0.3, 7) == policies.random_policy(100, 0.3, 7)
-    assert policies.random_policy(100, 0.3, 7) != policies.random_policy(100, 0.3, 8)
+    assert _random(100, 0.3, 7) == _random(100, 0.3, 7)
+    assert _random(100, 0.3, 7) != _random(100, 0.3, 8)
 
 
 def test_uncertainty_order_is_flip_disagreement_parse_failure_tie_confidence():
@@ -71,8 +75,8 @@ def test_uncertainty_order_is_flip_disagreement_parse_failure_tie_confidence():
 def test_judge_uncertainty_sends_flipped_items_first():
     signals = [{"tie": True}, {"flipped": True}, {"confidence": 0.1}, {"flipped": True}, {"disagree": True}, {}]
     scores = [policies.uncertainty_score(s) for s in signals]
-    assert policies.judge_uncertainty(scores, 2) == ["llm", "human", "llm", "human", "llm", "llm"]
-    assert policies.judge_uncertainty(scores, 3)[4] == "human"
+    assert policies.route_top(scores, 2) == ["llm", "human", "llm", "human", "llm", "llm"]
+    assert policies.route_top(scores, 3)[4] == "human"
 
 
 def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,15 +94,13 @@ def test_learned_finds_judge_errors_better_than_random():
     train_X, train_y = _synthetic(400, 0)
     X, wrong = _synthetic(400, 1)
     names = ["response_tokens", "length_ratio", "noise_1", "noise_2"]
-    result = learned.learned(train_X, train_y, X, 0.25, feature_names=names)
-    assert result.destinations.count("human") == 100
+    result = learned.learned(train_X, train_y, X, feature_names=names)
+    destinations = policies.route_top(result.probabilities, 0.25)
+    assert destinations.count("human") == 100
     assert result.probabilities.shape == (400,) and ((result.probabilities >= 0) & (result.probabilities <= 1)).all()
-    caught_learned = sum(w for w, d in zip(wrong, result.destinations, strict=True) if d == "human")
+    caught_learned = sum(w for w, d in zip(wrong, destinations, strict=True) if d == "human")
     caught_random = np.mean(
-        [
-            sum(w for w, d in zip(wrong, policies.random_policy(400, 0.25, seed), strict=True) if d == "human")
-            for seed in range(20)
-        ]
+        [sum(w for w, d in zip(wrong, _random(400, 0.25, seed), strict=True) if d == "human") for seed in range(20)]
     )
     assert caught_learned > 2 * caught_random
     assert list(result.importances)[0] in ("response_tokens", "length_ratio")
@@ -108,9 +110,9 @@ def test_learned_finds_judge_errors_better_than_random():
 def test_learned_is_deterministic():
     train_X, train_y = _synthetic(200, 0)
     X, _ = _synthetic(50, 1)
-    first = learned.learned(train_X, train_y, X, 10, seed=3)
-    again = learned.learned(train_X, train_y, X, 10, seed=3)
-    assert first.destinations == again.destinations
+    first = learned.learned(train_X, train_y, X)
+    again = learned.learned(train_X, train_y, X)
+    assert first.importances == again.importances
     np.testing.assert_array_equal(first.probabilities, again.probabilities)
 
 
@@ -141,8 +143,8 @@ def test_learned_starts_from_judge_uncertainty_when_data_are_few():
         train_X, train_y, _ = _judged(30, 100 + seed)
         if train_X[:, names.index("judge_flipped")].sum() < 2:
             continue  # nothing tells flips apart
-        result = learned.learned(train_X, train_y, X, k, feature_names=names, seed=seed)
-        human = np.array(result.destinations) == "human"
+        result = learned.learned(train_X, train_y, X, feature_names=names)
+        human = np.array(policies.route_top(result.probabilities, k, seed=seed)) == "human"
         plain = make_pipeline(StandardScaler(), LogisticRegression()).fit(np.log1p(train_X), train_y)
         plain_human = np.array(policies.route_top(plain.predict_proba(np.log1p(X))[:, 1], k)) == "human"
         share_learned.append(flipped[human].mean())
@@ -159,26 +161,18 @@ def test_learned_probabilities_are_calibrated():
     """Against scikit-learn's reliability curve on held-out items: predicted and observed error rates agree."""
     train_X, train_y = _synthetic(3000, 0)
     X, wrong = _synthetic(3000, 1)
-    result = learned.learned(train_X, train_y, X, 0)
+    result = learned.learned(train_X, train_y, X)
     observed, predicted = calibration_curve(wrong, result.probabilities, n_bins=5, strategy="quantile")
     np.testing.assert_allclose(predicted, observed, atol=0.05)
     assert brier_score_loss(wrong, result.probabilities) < brier_score_loss(wrong, np.full(3000, train_y.mean()))
 
 
-def test_learned_without_both_classes_follows_judge_uncertainty():
+def test_learned_without_both_classes_learns_nothing():
     X, _, names = _judged(50, 3)
-    uncertainty = learned._uncertainty_column(X, names)
-    result = learned.learned(X, np.zeros(50), X, 5, feature_names=names)
+    result = learned.learned(X, np.zeros(50), X, feature_names=names)
     assert (result.probabilities == 0).all() and result.importances == {}
-    assert result.destinations == policies.route_top(uncertainty, 5)
-
-
-def test_learned_without_both_classes_spends_the_budget_at_random():
-    X = np.random.default_rng(0).normal(size=(30, 3))
-    result = learned.learned(X, np.zeros(30), X[:10], 0.5)
-    assert result.destinations.count("human") == 5
-    assert (result.probabilities == 0).all()
-    assert result.importances == {}
+    result = learned.learned(X, np.ones(50), X[:10], feature_names=names)
+    assert (result.probabilities == 1).all() and result.importances == {} and len(result.probabilities) == 10
 
 
 def test_the_calibration_slice_is_a_stable_random_draw_that_only_grows():

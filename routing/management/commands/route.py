@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Campaign, Job
 from annotate.services.campaigns import campaign_get
-from jobs.runner import job_run, job_wait
-from routing.judges.runs import judge_run_start
+from jobs.runner import job_wait
+from routing.chain import route_here
 from routing.router import route_start
 
 
@@ -35,35 +35,23 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         start_judges = not opts["no_judges"]
         try:
-            job = route_start(
-                campaign=campaign, dispatch=not opts["sync"], start_judges=start_judges and not opts["sync"]
-            )
+            if not opts["sync"]:
+                job = route_start(campaign=campaign, start_judges=start_judges)
+            else:
+                job = route_here(
+                    campaign=campaign,
+                    start_judges=start_judges,
+                    on_judges=lambda n: self.stderr.write(f"{n} items wait for the judges: running them here"),
+                )
         except ValueError as exc:
             raise CommandError(f"campaign {campaign.slug!r}: {exc}") from exc
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
         if not opts["sync"]:
             try:
                 job = job_wait(job=job, timeout=opts["timeout"], poll=0.3)
             except TimeoutError as exc:
                 raise CommandError(f"routing pass: {exc}") from None
-            self._finish(job)
-            return
-        job = job_run(job_id=job.pk)
-        result = job.result or {}
-        if job.state == Job.State.SUCCEEDED and result.get("waiting_for_judges") and start_judges:
-            judges = list(campaign.judges.filter(active=True, imported=False))
-            if judges:
-                self.stderr.write(f"{result['waiting_for_judges']} items wait for the judges: running them here")
-                run = job_run(
-                    job_id=judge_run_start(
-                        campaign=campaign, judges=judges, scope="routable", dispatch=False, route_after=False
-                    ).pk
-                )
-                if run.state != Job.State.SUCCEEDED:
-                    why = (run.error or "").strip().splitlines()[:1]
-                    raise CommandError(f"judge run {run.pk} ended {run.state}" + (f": {why[0]}" if why else ""))
-                job = job_run(job_id=route_start(campaign=campaign, dispatch=False, start_judges=False).pk)
-                if job.result is not None:
-                    job.result["judge_run"] = run.pk
         self._finish(job)
 
     def _finish(self, job: Job) -> None:
