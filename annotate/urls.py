@@ -3,7 +3,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views import defaults
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
+from annotate.api.errors import api_not_found, api_server_error
 from annotate.views import annotate as annotate_views
 from annotate.views import campaigns as campaign_views
 from annotate.views import exports as export_views
@@ -53,5 +56,35 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/", include("annotate.api.urls")),
+    # -- the API: v1, its docs (served from drf-spectacular-sidecar's files), the unversioned aliases --
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="v1:api-schema", template_name="api/swagger_ui.html"),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="v1:api-schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
+    path("api/v1/", include(("annotate.api.urls", "v1"), namespace="v1")),  # v1:api-campaigns, ...
+    path("api/", include("annotate.api.urls")),  # the aliases: api-campaigns, ...
 ]
+
+
+def _under_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def handler404(request, exception):
+    """JSON under /api/ (a client parses the answer), Django's page elsewhere."""
+    if _under_api(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    """JSON under /api/ — a 503 when the database is what failed — and Django's page elsewhere."""
+    if _under_api(request):
+        return api_server_error(request)
+    return defaults.server_error(request)

@@ -10,7 +10,7 @@ admin paused you) or `not_qualified` (the qualification round did not reach the 
 failed attention check not yet shown, else null. Submit answers `too_fast` (quicker than the campaign's
 minimum time) and, after a qualification item, `qualification`: the round's progress, its `decision`
 (passed, failed or null) with a `message`, and — only when the campaign shows it — `feedback` with the
-expected answer and its explanation. Submit, skip and heartbeat answer 409 with `code` `not_in_pool` once
+expected answer and its explanation. Submit, skip, heartbeat and label edits answer 403 with `code` `not_in_pool` once
 you left the campaign's pool. `flag` tells the campaign's admins about the item of one of your leases.
 
 Labels travel in display order, as on the page: `responses[0]` is "A" (left), `responses[1]` is
@@ -46,6 +46,9 @@ from annotate.services.quality.gate import (
     standing_warning_take,
 )
 
+from .errors import ApiError
+from .views import campaign_ref_checked
+
 
 class NextInput(serializers.Serializer):
     exclude = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
@@ -80,15 +83,98 @@ class HeartbeatInput(serializers.Serializer):
     active_seconds = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
 
 
-def _error(exc: AssignmentError) -> Response:
-    body = {"detail": str(exc), "code": exc.code}
-    if exc.field:
-        body["field"] = exc.field
-    return Response(body, status=exc.status)
+# --- what the answers carry (the views build them from the selectors' dicts; these document them) ------
+
+
+class LeaseSerializer(serializers.Serializer):
+    """`annotate.selectors.assignment_display`: the item as this annotator sees it, blind."""
+
+    assignment = serializers.IntegerField(help_text="The lease's id: submit, skip, heartbeat and flag take it.")
+    expires_at = serializers.DateTimeField()
+    prompt = serializers.JSONField(help_text="Text, or a chat: a list of {role, content}.")
+    prompt_is_chat = serializers.BooleanField()
+    responses = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, help_text="Pairwise: [A (left), B (right)]."
+    )
+    response = serializers.CharField(required=False, allow_blank=True, help_text="Single-response campaigns.")
+    reference = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    rows = serializers.JSONField(help_text="The label's rows (aspects or criteria) with their scales.")
+    confidence = serializers.BooleanField()
+    confidence_levels = serializers.ListField(child=serializers.CharField())
+    justification = serializers.CharField(help_text="required, optional or off")
+
+
+class QualificationStepSerializer(serializers.Serializer):
+    item = serializers.IntegerField()
+    of = serializers.IntegerField()
+    threshold = serializers.FloatField()
+    feedback = serializers.BooleanField()
+
+
+class NextOutput(serializers.Serializer):
+    status = serializers.CharField(help_text="leased, done, wait, hold, limit, paused or not_qualified")
+    assignment = LeaseSerializer(allow_null=True)
+    qualification = QualificationStepSerializer(allow_null=True, required=False)
+    warning = serializers.CharField(allow_null=True, required=False)
+    retry_after = serializers.IntegerField(allow_null=True, required=False)
+    message = serializers.CharField(required=False, allow_blank=True)
+    resets_at = serializers.DateTimeField(allow_null=True, required=False)
+
+
+class AnswerCheckSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    expected = serializers.CharField()
+    given = serializers.CharField()
+    matched = serializers.BooleanField()
+
+
+class FeedbackSerializer(serializers.Serializer):
+    correct = serializers.BooleanField(allow_null=True)
+    checks = AnswerCheckSerializer(many=True)
+    explanation = serializers.CharField(allow_blank=True)
+
+
+class QualificationResultSerializer(serializers.Serializer):
+    answered = serializers.IntegerField()
+    of = serializers.IntegerField()
+    decision = serializers.CharField(allow_null=True, help_text="passed, failed, or null while undecided")
+    message = serializers.CharField(allow_blank=True)
+    feedback = FeedbackSerializer(required=False)
+
+
+class SubmitOutput(serializers.Serializer):
+    annotation = serializers.IntegerField()
+    created = serializers.BooleanField()
+    label = serializers.DictField(child=serializers.JSONField(), help_text="In display order.")
+    too_fast = serializers.BooleanField()
+    qualification = QualificationResultSerializer(allow_null=True)
+
+
+class SkipOutput(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class HeartbeatOutput(serializers.Serializer):
+    state = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class MyLabelSerializer(serializers.Serializer):
+    annotation = serializers.IntegerField()
+    prompt = serializers.CharField(allow_blank=True)
+    label = serializers.DictField(child=serializers.JSONField())
+    justification = serializers.CharField(allow_blank=True)
+    rater_confidence = serializers.IntegerField(allow_null=True)
+    revision = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+def _error(exc: AssignmentError) -> ApiError:
+    return ApiError(str(exc), code=exc.code, field=exc.field, status=exc.status)
 
 
 def _campaign(request, ref: str):
-    campaign = campaign_for_annotator(user=request.user, ref=ref)
+    campaign = campaign_for_annotator(user=request.user, ref=campaign_ref_checked(ref))
     if campaign is None:
         raise Http404("no such campaign open to you")
     return campaign
@@ -97,7 +183,7 @@ def _campaign(request, ref: str):
 class NextView(APIView):
     """Lease the next item (or return the lease you already hold). `exclude` lists leases you show."""
 
-    @extend_schema(request=NextInput)
+    @extend_schema(request=NextInput, responses=NextOutput)
     def post(self, request, ref: str):
         data = NextInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -107,7 +193,7 @@ class NextView(APIView):
                 annotator=request.user, campaign=campaign, exclude=set(data.validated_data["exclude"])
             )
         except AssignmentError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         if isinstance(result, NoWork):
             body = {
                 "assignment": None,
@@ -148,7 +234,7 @@ def _qualification_body(result: QualificationResult | None) -> dict | None:
 
 
 class SubmitView(APIView):
-    @extend_schema(request=SubmitInput)
+    @extend_schema(request=SubmitInput, responses={201: SubmitOutput, 200: SubmitOutput})
     def post(self, request, pk: int):
         data = SubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -163,7 +249,7 @@ class SubmitView(APIView):
                 active_seconds=values["active_seconds"],
             )
         except AssignmentError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         return Response(
             {
                 "annotation": annotation.pk,
@@ -177,14 +263,14 @@ class SubmitView(APIView):
 
 
 class SkipView(APIView):
-    @extend_schema(request=SkipInput)
+    @extend_schema(request=SkipInput, responses=SkipOutput)
     def post(self, request, pk: int):
         data = SkipInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             assignment_skip(assignment_id=pk, annotator=request.user, reason=data.validated_data["reason"])
         except AssignmentError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         return Response({"status": "skipped"})
 
 
@@ -199,19 +285,19 @@ class FlagView(APIView):
         values = data.validated_data
         assignment = Assignment.objects.filter(pk=pk, annotator=request.user).select_related("item__campaign").first()
         if assignment is None:
-            return _error(AssignmentError("no such assignment of yours", "not_found", status=404))
+            raise ApiError("no such assignment of yours", code="not_found", status=404)
         existed = ItemFlag.objects.filter(item=assignment.item, annotator=request.user, kind=values["kind"]).exists()
         try:
             flag = flag_add(
                 item=assignment.item, annotator=request.user, kind=values["kind"], comment=values["comment"]
             )
         except ValueError as exc:
-            return _error(AssignmentError(str(exc), "invalid_flag"))
+            raise ApiError(str(exc), code="invalid_flag") from None
         return Response(MyFlagSerializer(flag).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
 
 
 class HeartbeatView(APIView):
-    @extend_schema(request=HeartbeatInput)
+    @extend_schema(request=HeartbeatInput, responses=HeartbeatOutput)
     def post(self, request, pk: int):
         data = HeartbeatInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -220,7 +306,7 @@ class HeartbeatView(APIView):
                 assignment_id=pk, annotator=request.user, active_seconds=data.validated_data["active_seconds"]
             )
         except AssignmentError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         return Response({"state": assignment.state, "expires_at": assignment.expires_at})
 
 
@@ -237,6 +323,9 @@ def _my_label(annotation: Annotation) -> dict:
 
 
 class MyLabelsView(APIView):
+    """Your own latest labels in the campaign (at most 200, newest first)."""
+
+    @extend_schema(responses=MyLabelSerializer(many=True))
     def get(self, request, ref: str):
         campaign = _campaign(request, ref)
         annotations = (
@@ -248,7 +337,7 @@ class MyLabelsView(APIView):
 
 
 class MyLabelView(APIView):
-    @extend_schema(request=SubmitInput)
+    @extend_schema(request=SubmitInput, responses=MyLabelSerializer)
     def patch(self, request, pk: int):
         data = SubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -262,5 +351,5 @@ class MyLabelView(APIView):
                 rater_confidence=values["rater_confidence"],
             )
         except AssignmentError as exc:
-            return _error(exc)
+            raise _error(exc) from None
         return Response(_my_label(annotation))

@@ -50,6 +50,7 @@ class FlagList(generics.ListAPIView):
     """GET the campaign's flags, newest first (`limit` / `offset` pages): `kind` (one of the flag kinds) and
     `state` (open, resolved or all; default all) filter them."""
 
+    queryset = ItemFlag.objects.none()  # for the schema; get_queryset is the campaign's
     permission_classes = [IsCampaignAdmin]
     serializer_class = FlagSerializer
 

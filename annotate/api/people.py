@@ -106,11 +106,11 @@ class PersonInput(serializers.Serializer):
 
 
 class MemberInput(PersonInput):
-    role = serializers.ChoiceField(choices=CampaignMember.Role.values)
+    role = serializers.ChoiceField(choices=CampaignMember.Role.choices)
 
 
 class RoleInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=CampaignMember.Role.values)
+    role = serializers.ChoiceField(choices=CampaignMember.Role.choices)
 
 
 class PoolOutput(serializers.ModelSerializer):
@@ -122,6 +122,15 @@ class PoolOutput(serializers.ModelSerializer):
 
     def get_n_members(self, pool) -> int:
         return pool.members.count()
+
+
+class LabellersOutput(serializers.Serializer):
+    """Who may label: annotators one by one, pools, and whether the campaign is open to every account."""
+
+    open_to_all = serializers.BooleanField()
+    annotators = UserBrief(many=True)
+    pools = PoolOutput(many=True)
+    leases_ended = serializers.IntegerField(required=False, help_text="After a removal: the leases it ended.")
 
 
 class PoolInput(serializers.Serializer):
@@ -152,7 +161,7 @@ class InvitationOutput(serializers.ModelSerializer):
 
 
 class InvitationInput(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Invitation.Role.values, default=Invitation.Role.ANNOTATOR)
+    role = serializers.ChoiceField(choices=Invitation.Role.choices, default=Invitation.Role.ANNOTATOR)
     expires_hours = serializers.IntegerField(
         min_value=int(INVITATION_MIN.total_seconds() // 3600),
         max_value=int(INVITATION_MAX.total_seconds() // 3600),
@@ -228,6 +237,7 @@ class CampaignMemberDetail(APIView):
             return _refused(exc)
         return Response(MemberOutput(member).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, ref: str, user_id: int):
         campaign = campaign_for(request, ref, need="manage")
         member = get_object_or_404(CampaignMember, campaign=campaign, user_id=user_id)
@@ -258,10 +268,11 @@ class CampaignAnnotators(APIView):
 
     permission_classes = [IsCampaignAdmin]
 
+    @extend_schema(responses=LabellersOutput)
     def get(self, request, ref: str):
         return Response(_labellers(campaign_for(request, ref)))
 
-    @extend_schema(request=PersonInput)
+    @extend_schema(request=PersonInput, responses={200: LabellersOutput, 201: LabellersOutput})
     def post(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = PersonInput(data=request.data)
@@ -272,7 +283,7 @@ class CampaignAnnotators(APIView):
             return _refused(exc)
         return Response(_labellers(campaign), status=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
 
-    @extend_schema(request=PersonInput)
+    @extend_schema(request=PersonInput, responses=LabellersOutput)
     def delete(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = PersonInput(data=request.data or request.query_params)
@@ -289,10 +300,11 @@ class CampaignPools(APIView):
 
     permission_classes = [IsCampaignAdmin]
 
+    @extend_schema(responses=PoolOutput(many=True))
     def get(self, request, ref: str):
         return Response(_labellers(campaign_for(request, ref))["pools"])
 
-    @extend_schema(request=PoolRef)
+    @extend_schema(request=PoolRef, responses={200: LabellersOutput, 201: LabellersOutput})
     def post(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = PoolRef(data=request.data)
@@ -300,7 +312,7 @@ class CampaignPools(APIView):
         attached = campaign_pool_attach(campaign=campaign, pool=data.validated_data["pool"])
         return Response(_labellers(campaign), status=status.HTTP_201_CREATED if attached else status.HTTP_200_OK)
 
-    @extend_schema(request=PoolRef)
+    @extend_schema(request=PoolRef, responses=LabellersOutput)
     def delete(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = PoolRef(data=request.data or request.query_params)
@@ -392,9 +404,15 @@ class PoolDetail(APIView):
             return _refused(exc)
         return Response(PoolOutput(pool).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
         pool_delete(pool=get_object_or_404(AnnotatorPool, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PoolMembersAfterRemoval(serializers.Serializer):
+    members = UserBrief(many=True)
+    leases_ended = serializers.IntegerField()
 
 
 class PoolMembers(APIView):
@@ -416,7 +434,7 @@ class PoolMembers(APIView):
         members = UserBrief(pool.members.order_by("username"), many=True).data
         return Response(members, status=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
 
-    @extend_schema(request=PersonInput)
+    @extend_schema(request=PersonInput, responses=PoolMembersAfterRemoval)
     def delete(self, request, pk: int):
         pool = get_object_or_404(AnnotatorPool, pk=pk)
         data = PersonInput(data=request.data or request.query_params)

@@ -57,10 +57,35 @@ def _item(row) -> dict:
     }
 
 
+class StrandedRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    prompt = serializers.JSONField()
+    labels = serializers.IntegerField()
+    target = serializers.IntegerField()
+    target_lowered = serializers.BooleanField()
+    skipped = serializers.ListField(child=serializers.DictField(), help_text="[{annotator, reason}]")
+    expired = serializers.ListField(child=serializers.DictField(), help_text="[{annotator}]")
+
+
+class StrandedListOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    eligible_annotators = serializers.IntegerField()
+    items = StrandedRowSerializer(many=True)
+
+
+class StrandedActionOutput(serializers.Serializer):
+    action = serializers.CharField()
+    changed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    returned_assignments = serializers.IntegerField()
+    message = serializers.CharField(allow_blank=True)
+
+
 class StrandedItems(APIView):
     """GET: the campaign's stranded items (first `limit`, and the total). POST: act on them."""
 
-    @extend_schema(parameters=[StrandedListInput])
+    @extend_schema(parameters=[StrandedListInput], responses=StrandedListOutput)
     def get(self, request, ref: str):
         campaign = campaign_for(request, ref, need="view")
         data = StrandedListInput(data=request.query_params)
@@ -70,7 +95,7 @@ class StrandedItems(APIView):
             {"count": page.total, "eligible_annotators": page.eligible, "items": [_item(row) for row in page.items]}
         )
 
-    @extend_schema(request=StrandedActionInput)
+    @extend_schema(request=StrandedActionInput, responses=StrandedActionOutput)
     def post(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = StrandedActionInput(data=request.data)

@@ -30,6 +30,71 @@ class ReviewListInput(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=5000, required=False, default=500)
 
 
+class ReviewRowSerializer(serializers.Serializer):
+    """`annotate.services.quality.review.review_queue`: one item in review as a row of the list."""
+
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    prompt = serializers.CharField(allow_blank=True, help_text="A preview of the prompt.")
+    labels = serializers.IntegerField(help_text="Human labels on the item.")
+    state = serializers.CharField()
+    revision = serializers.IntegerField(allow_null=True)
+    adjudicated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewCountsSerializer(serializers.Serializer):
+    contested = serializers.IntegerField()
+    adjudicated = serializers.IntegerField()
+
+
+class ReviewListOutput(serializers.Serializer):
+    counts = ReviewCountsSerializer()
+    items = ReviewRowSerializer(many=True)
+
+
+class ReviewLabelSerializer(serializers.Serializer):
+    annotator = serializers.CharField(help_text='"Annotator n" unless the campaign shows reviewers who labelled.')
+    label = serializers.DictField(child=serializers.JSONField())
+    justification = serializers.CharField(allow_blank=True)
+    rater_confidence = serializers.IntegerField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+    too_fast = serializers.BooleanField()
+
+
+class VerdictSerializer(serializers.Serializer):
+    label = serializers.JSONField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    n_judgments = serializers.IntegerField()
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    label = serializers.DictField(child=serializers.JSONField())
+    reason = serializers.CharField(allow_blank=True)
+    revision = serializers.IntegerField()
+    reviewer = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ReviewDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    review_state = serializers.CharField(allow_blank=True)
+    prompt = serializers.JSONField()
+    response_a = serializers.CharField(allow_blank=True)
+    response_b = serializers.CharField(allow_blank=True)
+    response = serializers.CharField(allow_blank=True)
+    reference = serializers.CharField(allow_blank=True)
+    labels = ReviewLabelSerializer(many=True)
+    judge_verdict = VerdictSerializer(allow_null=True)
+    adjudication = AdjudicationSerializer(allow_null=True)
+
+
+class AdjudicatedSerializer(AdjudicationSerializer):
+    item = serializers.IntegerField()
+    review_state = serializers.CharField()
+
+
 class AdjudicationInput(serializers.Serializer):
     label = serializers.DictField(child=serializers.JSONField(), help_text="{aspect or criterion: int}, A/B order.")
     reason = serializers.CharField(allow_blank=True, help_text="Why this is the final label (required).")
@@ -87,7 +152,7 @@ def _detail(found) -> dict:
 class ReviewList(APIView):
     """GET: items in review (`state` contested — the default —, adjudicated or all), with the counts."""
 
-    @extend_schema(parameters=[ReviewListInput])
+    @extend_schema(parameters=[ReviewListInput], responses=ReviewListOutput)
     def get(self, request, ref: str):
         campaign = campaign_for(request, ref, need="review")
         data = ReviewListInput(data=request.query_params)
@@ -107,10 +172,11 @@ class ReviewItem(APIView):
             raise Http404("no such item in this campaign's review queue")
         return found
 
+    @extend_schema(responses=ReviewDetailSerializer)
     def get(self, request, ref: str, item_id: int):
         return Response(_detail(self._found(request, ref, item_id)))
 
-    @extend_schema(request=AdjudicationInput)
+    @extend_schema(request=AdjudicationInput, responses={201: AdjudicatedSerializer, 200: AdjudicatedSerializer})
     def post(self, request, ref: str, item_id: int):
         found = self._found(request, ref, item_id)
         data = AdjudicationInput(data=request.data)

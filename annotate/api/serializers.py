@@ -4,7 +4,7 @@ from django.db import models
 from rest_framework import serializers
 
 from annotate import schema as label_schema
-from annotate.models import Campaign, Item, Job
+from annotate.models import Annotation, Campaign, Item, Job
 from annotate.services.campaigns import QUALITY_FIELDS
 from annotate.services.imports.readers import FORMATS
 
@@ -129,8 +129,36 @@ class ImportUploadSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS, required=False)
 
 
+class ItemImportUploadSerializer(ImportUploadSerializer):
+    mapping = serializers.CharField(
+        required=False, allow_blank=True, help_text='JSON: {"prompt": "question", "metadata": ["topic"]}.'
+    )
+
+
+class RowErrorSerializer(serializers.Serializer):
+    """`annotate.services.imports.errors.RowError`: where in the file a problem is."""
+
+    file = serializers.CharField(allow_null=True, allow_blank=True)
+    where = serializers.CharField(allow_null=True, allow_blank=True, help_text="The line, row or record.")
+    field = serializers.CharField(allow_null=True, allow_blank=True)
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    """`ImportReport.as_dict`: what an import did (or, for a dry run, would do)."""
+
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    conflicts = serializers.IntegerField()
+    conflict_rows = serializers.ListField(child=serializers.DictField(), help_text="The first conflicting rows.")
+    dry_run = serializers.BooleanField(required=False)
+    valid = serializers.BooleanField(required=False)
+    errors = RowErrorSerializer(many=True, required=False)
+
+
 class JobSerializer(serializers.ModelSerializer):
-    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Job
@@ -149,4 +177,27 @@ class JobSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         )
+        read_only_fields = fields
+
+
+class JobAcceptedSerializer(serializers.Serializer):
+    """202 of an import run as a job (`?async=1`): poll the job."""
+
+    job = JobSerializer()
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    """A stored label as its campaign's admins read it: in the item's own order (a negative pairwise value
+    favours `response_a`), with who gave it — an annotator's username or a judge's name."""
+
+    item = serializers.CharField(source="item.external_id")
+    annotator = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    judge = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Annotation
+        fields = (
+            "id", "item", "source", "annotator", "judge", "label", "justification", "rater_confidence", "seconds",
+            "confidence", "revision", "created_at", "updated_at",
+        )  # fmt: skip
         read_only_fields = fields

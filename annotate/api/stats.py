@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -21,12 +22,21 @@ class RecomputeInput(serializers.Serializer):
     sync = serializers.BooleanField(default=False, help_text="Compute in this request instead of a worker.")
 
 
+class HistoryRowSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField()
+    n_human_labels = serializers.IntegerField()
+    krippendorff_alpha_ordinal = serializers.DictField(
+        child=serializers.FloatField(allow_null=True), help_text="Per criterion."
+    )
+
+
 class CampaignStats(APIView):
     """GET the latest snapshot (404 before the first); POST to compute one (202 with the job, or 201 with
     the snapshot when `sync` is true)."""
 
     permission_classes = [IsCampaignAdmin]
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, ref: str):
         campaign = campaign_for(request, ref)
         snapshot = StatsSnapshot.objects.filter(campaign=campaign).first()
@@ -36,7 +46,7 @@ class CampaignStats(APIView):
             )
         return Response(snapshot.payload)
 
-    @extend_schema(request=RecomputeInput)
+    @extend_schema(request=RecomputeInput, responses={201: OpenApiTypes.OBJECT, 202: JobSerializer})
     def post(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = RecomputeInput(data=request.data)
@@ -54,6 +64,7 @@ class CampaignStatsHistory(APIView):
 
     permission_classes = [IsCampaignAdmin]
 
+    @extend_schema(responses=HistoryRowSerializer(many=True))
     def get(self, request, ref: str):
         campaign = campaign_for(request, ref)
         rows = []

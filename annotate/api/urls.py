@@ -1,19 +1,26 @@
-"""API routes, mounted under /api/."""
+"""API routes, mounted twice by annotate/urls.py: at /api/v1/ (URL names `v1:<name>`, the published
+schema) and at /api/ (the same views under the unversioned names, kept as aliases of v1)."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import annotating, exports, stats, views
+from . import annotating, exports, index, stats, views
 
 urlpatterns = [
+    path("", index.ApiIndex.as_view(), name="api-index"),
     # -- auth: the token endpoint, per-user API tokens (annotate/api/tokens.py) --
     path("", ("annotate.api.tokens", None, None)),  # = include(): api-token, api-tokens, ...
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("campaigns/", views.CampaignListCreate.as_view(), name="api-campaigns"),
     path("campaigns/<str:ref>/", views.CampaignDetail.as_view(), name="api-campaign"),
     path("campaigns/<str:ref>/items/", views.ItemList.as_view(), name="api-items"),
+    path("campaigns/<str:ref>/labels/", views.LabelList.as_view(), name="api-labels"),
     path("campaigns/<str:ref>/items/import/", views.ItemImport.as_view(), name="api-items-import"),
-    path("campaigns/<str:ref>/annotations/import/", views.AnnotationImport.as_view(), name="api-annotations-import"),
+    path(
+        "campaigns/<str:ref>/annotations/import/",
+        views.AnnotationImport.as_view(),
+        name="api-annotations-import",
+    ),
     path("campaigns/<str:ref>/next/", annotating.NextView.as_view(), name="api-next"),
     path("campaigns/<str:ref>/my-labels/", annotating.MyLabelsView.as_view(), name="api-my-labels"),
     path("assignments/<int:pk>/submit/", annotating.SubmitView.as_view(), name="api-submit"),

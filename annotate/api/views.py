@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.access import admin_campaign, campaign_lookup, campaigns_administered, can_create_campaigns
-from annotate.models import Campaign, Item, Job
+from annotate.models import Annotation, Campaign, Item, Job
 from annotate.selectors import campaigns_for_annotator
 from annotate.services.campaigns import (
     QUALITY_FIELDS,
@@ -32,13 +33,24 @@ from annotate.services.campaigns import (
 from annotate.services.imports import ImportFailed, MappingError, annotations_import, items_import, mapping_parse
 from jobs.runner import job_cancel, job_create
 
-from . import serializers
+from . import filters, serializers
+from .errors import ApiError
 from .permissions import IsCampaignAdmin
+
+# A campaign's slug or id is ASCII: anything else (a superscript digit, a NUL, an emoji) names no campaign,
+# and is a 404 before it reaches int() or the database driver (a NUL in a query is an error in PostgreSQL).
+CAMPAIGN_REF = re.compile(r"[-A-Za-z0-9_]{1,80}")
+
+
+def campaign_ref_checked(ref: str) -> str:
+    if not CAMPAIGN_REF.fullmatch(str(ref)):
+        raise Http404("no such campaign")
+    return ref
 
 
 def campaign_for(request, ref: str, need: str = "view") -> Campaign:
     """By id or slug, for a caller with at least `need` on it (404 without a role, 403 below `need`)."""
-    return admin_campaign(user=request.user, ref=ref, need=need)
+    return admin_campaign(user=request.user, ref=campaign_ref_checked(ref), need=need)
 
 
 def _visible(user) -> QuerySet[Campaign]:
@@ -82,14 +94,14 @@ class CampaignListCreate(APIView):
             if values["open"]:
                 campaign = campaign_state_set(campaign=campaign, state=Campaign.State.OPEN)
         except CampaignError as exc:
-            return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({exc.field or "detail": [str(exc)]}) from None
         return Response(serializers.CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
 
 class CampaignDetail(APIView):
     @extend_schema(responses=serializers.CampaignSerializer)
     def get(self, request, ref: str):
-        campaign = campaign_lookup(ref)
+        campaign = campaign_lookup(campaign_ref_checked(ref))
         if campaign is None or not _visible(request.user).filter(pk=campaign.pk).exists():
             raise Http404("no such campaign")
         return Response(serializers.CampaignSerializer(campaign).data)
@@ -102,7 +114,7 @@ class CampaignDetail(APIView):
         try:
             campaign = campaign_update(campaign=campaign, **data.validated_data)
         except CampaignError as exc:
-            return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({exc.field or "detail": [str(exc)]}) from None
         return Response(serializers.CampaignSerializer(campaign).data)
 
 
@@ -119,7 +131,7 @@ class CampaignStateView(APIView):
         try:
             campaign = campaign_state_set(campaign=campaign, state=state_from_word(data.validated_data["state"]))
         except CampaignError as exc:
-            return Response({"state": [str(exc).removeprefix("state: ")]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({"state": [str(exc).removeprefix("state: ")]}) from None
         body = serializers.CampaignSerializer(campaign).data
         body["notices"] = campaign_notices(campaign=campaign)
         return Response(body)
@@ -140,17 +152,35 @@ class CampaignCopyView(APIView):
         try:
             copy = campaign_copy(campaign=campaign, created_by=request.user, **data.validated_data)
         except CampaignError as exc:
-            return Response({exc.field or "detail": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({exc.field or "detail": [str(exc)]}) from None
         return Response(serializers.CampaignSerializer(copy).data, status=status.HTTP_201_CREATED)
 
 
 class ItemList(generics.ListAPIView):
+    """The campaign's items (campaign admins and viewers), filtered by route, review state, gold, labelled,
+    and `search` in the prompt or external id."""
+
+    queryset = Item.objects.none()  # for the schema; get_queryset is the campaign's
     permission_classes = [IsCampaignAdmin]
     serializer_class = serializers.ItemSerializer
+    filterset_class = filters.ItemFilter
 
     def get_queryset(self):
         campaign = campaign_for(self.request, self.kwargs["ref"])
         return Item.objects.filter(campaign=campaign).order_by("id")
+
+
+class LabelList(generics.ListAPIView):
+    """Every label of the campaign, human and judge (campaign admins and viewers), oldest first."""
+
+    queryset = Annotation.objects.none()  # for the schema; get_queryset is the campaign's
+    permission_classes = [IsCampaignAdmin]
+    serializer_class = serializers.LabelSerializer
+    filterset_class = filters.LabelFilter
+
+    def get_queryset(self):
+        campaign = campaign_for(self.request, self.kwargs["ref"])
+        return Annotation.objects.filter(campaign=campaign).select_related("item", "annotator", "judge").order_by("id")
 
 
 class _ImportView(APIView):
@@ -167,7 +197,6 @@ class _ImportView(APIView):
     job_kind = ""
     takes_mapping = False
 
-    @extend_schema(request={"multipart/form-data": serializers.ImportUploadSerializer})
     def post(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         upload = serializers.ImportUploadSerializer(data=request.data)
@@ -180,13 +209,11 @@ class _ImportView(APIView):
             try:
                 mapping = mapping_parse(request.data.get("mapping"))
             except MappingError as exc:
-                return Response({"mapping": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+                raise ValidationError({"mapping": [str(exc)]}) from None
             if mapping:
                 options["mapping"] = mapping
         elif dry_run or request.data.get("mapping"):
-            return Response(
-                {"detail": "dry_run and mapping are for item imports only"}, status=status.HTTP_400_BAD_REQUEST
-            )
+            raise ApiError("dry_run and mapping are for item imports only", field="mapping" if not dry_run else None)
         if dry_run:
             report = type(self).importer(
                 campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, dry_run=True, **options
@@ -208,7 +235,7 @@ class _ImportView(APIView):
         try:
             report = type(self).importer(campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, **options)
         except ImportFailed as exc:
-            return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+            raise ImportRejected(exc) from None
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
 
 
@@ -216,15 +243,59 @@ def _flag(value: str | None) -> bool:
     return value in ("1", "true", "yes")
 
 
+class ImportRejected(ApiError):
+    """A failed import: nothing imported; the errors name file, line and field of each problem."""
+
+    def __init__(self, failed: ImportFailed):
+        first = failed.errors[0] if failed.errors else None
+        super().__init__(str(failed), code="import_failed", field=(first.field or None) if first else None)
+        self.failed = failed
+
+    def body(self) -> dict:
+        errors = [
+            {"detail": e.message, "code": "invalid_row", "field": e.field or None, "file": e.file, "where": e.where}
+            for e in self.failed.errors
+        ]
+        return {**super().body(), "errors": errors, "imported": 0}
+
+    def legacy_body(self) -> dict:
+        return self.failed.as_dict()
+
+
+_ASYNC = OpenApiParameter("async", bool, description="Run it as a job: 202 with the job to poll.")
+_DRY_RUN = OpenApiParameter("dry_run", bool, description="Item imports: check the file, write nothing (200).")
+_IMPORT_ANSWERS = {
+    200: serializers.ImportReportSerializer,
+    201: serializers.ImportReportSerializer,
+    202: serializers.JobAcceptedSerializer,
+}
+
+
 class ItemImport(_ImportView):
     importer = staticmethod(items_import)
     job_kind = "import_items"
     takes_mapping = True
 
+    @extend_schema(
+        request={"multipart/form-data": serializers.ItemImportUploadSerializer},
+        parameters=[_ASYNC, _DRY_RUN],
+        responses=_IMPORT_ANSWERS,
+    )
+    def post(self, request, ref: str):
+        return super().post(request, ref)
+
 
 class AnnotationImport(_ImportView):
     importer = staticmethod(annotations_import)
     job_kind = "import_annotations"
+
+    @extend_schema(
+        request={"multipart/form-data": serializers.ImportUploadSerializer},
+        parameters=[_ASYNC],
+        responses=_IMPORT_ANSWERS,
+    )
+    def post(self, request, ref: str):
+        return super().post(request, ref)
 
 
 def _jobs(user) -> QuerySet[Job]:
@@ -244,14 +315,14 @@ class JobDetail(generics.RetrieveAPIView):
 
 
 class JobList(generics.ListAPIView):
+    """Jobs of the campaigns you hold a role on, newest first; filter by `kind`, `state`, `campaign` (slug)."""
+
     permission_classes = [IsCampaignAdmin]
     serializer_class = serializers.JobSerializer
+    filterset_class = filters.JobFilter
 
     def get_queryset(self):
-        queryset = _jobs(self.request.user)
-        if "campaign" in self.request.query_params:
-            queryset = queryset.filter(campaign__slug=self.request.query_params["campaign"])
-        return queryset
+        return _jobs(self.request.user).order_by("-created_at", "-id")
 
 
 class JobCancel(APIView):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.filters import DecisionFilter
 from annotate.api.permissions import IsCampaignAdmin
 from annotate.api.serializers import JobSerializer
 from annotate.api.views import campaign_for
@@ -29,7 +30,7 @@ class RoutingSettings(serializers.Serializer):
 
 class DecisionSerializer(serializers.ModelSerializer):
     item = serializers.IntegerField(source="item_id", read_only=True)
-    overridden_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    overridden_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     features = serializers.JSONField(
         read_only=True,
         help_text="What pushed the decision, largest first: the learned policy's signed contributions "
@@ -41,6 +42,48 @@ class DecisionSerializer(serializers.ModelSerializer):
         model = RoutingDecision
         fields = ("id", "item", "destination", "policy", "score", "reason", "features", "overridden_by", "created_at")
         read_only_fields = fields
+
+
+class GoldGateSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField(help_text="Whether items may go to the judges alone.")
+    reason = serializers.CharField()
+
+
+class RoutingStatusSerializer(serializers.Serializer):
+    """`routing.api.routing_status`: the campaign's routing at a glance."""
+
+    policy = serializers.CharField()
+    human_budget = serializers.FloatField(allow_null=True)
+    calibration_fraction = serializers.FloatField()
+    routing_params = serializers.DictField()
+    destinations = serializers.DictField(child=serializers.IntegerField(), help_text="Routable items per route.")
+    last_pass = JobSerializer(allow_null=True)
+    forecast = serializers.JSONField(allow_null=True, help_text="What the budget is expected to buy.")
+    gold_gate = GoldGateSerializer()
+
+
+class ItemDecisionsSerializer(serializers.Serializer):
+    item = serializers.IntegerField()
+    route = serializers.CharField()
+    decisions = DecisionSerializer(many=True)
+
+
+class CampaignDecisions(generics.ListAPIView):
+    """Every routing decision of the campaign, newest first; filter by `destination`, `policy`, `item` (its
+    external id) and `overridden`."""
+
+    queryset = RoutingDecision.objects.none()  # for the schema; get_queryset is the campaign's
+    permission_classes = [IsCampaignAdmin]
+    serializer_class = DecisionSerializer
+    filterset_class = DecisionFilter
+
+    def get_queryset(self):
+        campaign = campaign_for(self.request, self.kwargs["ref"])
+        return (
+            RoutingDecision.objects.filter(campaign=campaign)
+            .select_related("overridden_by")
+            .order_by("-created_at", "-id")
+        )
 
 
 class OverrideInput(serializers.Serializer):
@@ -62,10 +105,11 @@ class CampaignRouting(APIView):
 
     permission_classes = [IsCampaignAdmin]
 
+    @extend_schema(responses=RoutingStatusSerializer)
     def get(self, request, ref: str):
         return Response(_status(campaign_for(request, ref)))
 
-    @extend_schema(request=RoutingSettings)
+    @extend_schema(request=RoutingSettings, responses=RoutingStatusSerializer)
     def patch(self, request, ref: str):
         campaign = campaign_for(request, ref, need="manage")
         data = RoutingSettings(data=request.data, partial=True)
@@ -103,7 +147,7 @@ class ItemRouting(APIView):
 
     permission_classes = [IsCampaignAdmin]
 
-    @extend_schema(responses=DecisionSerializer(many=True))
+    @extend_schema(responses=ItemDecisionsSerializer)
     def get(self, request, pk: int):
         item = _item(request, pk, need="view")
         decisions = routing_api.item_decisions(item=item)

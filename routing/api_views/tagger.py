@@ -8,9 +8,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import admin_campaign
 from annotate.api.permissions import IsCampaignAdmin
 from annotate.api.serializers import JobSerializer
+from annotate.api.views import campaign_for
 from routing.tagger.cache import tag_counts
 from routing.tagger.runs import tagger_for, tagging_start
 
@@ -22,21 +22,34 @@ class TaggingInput(serializers.Serializer):
     retry_failed = serializers.BooleanField(required=False, default=False)
 
 
+class TagCountsSerializer(serializers.Serializer):
+    """`routing.tagger.cache.tag_counts` and the campaign's tagger."""
+
+    tagger = serializers.CharField(allow_null=True, help_text="The judge that tags (routing_params.tagger).")
+    prompt_version = serializers.CharField()
+    items = serializers.IntegerField()
+    tagged = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    missing = serializers.IntegerField()
+    versions = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+
+
 class CampaignTags(APIView):
     """GET the tag cache's counts (current prompt version first, then every version stored); POST
     {judge?, retry_failed?} starts a `tag_items` job: 202 with the job to poll (GET /api/jobs/<id>/)."""
 
     permission_classes = [IsCampaignAdmin]
 
+    @extend_schema(responses=TagCountsSerializer)
     def get(self, request, ref: str):
-        campaign = admin_campaign(user=request.user, ref=ref, need="view")
+        campaign = campaign_for(request, ref, need="view")
         setting = (campaign.routing_params or {}).get("tagger")
         tagger = setting.get("judge") if isinstance(setting, dict) else None
         return Response({"tagger": tagger, **tag_counts(campaign=campaign)})
 
     @extend_schema(request=TaggingInput, responses={202: JobSerializer})
     def post(self, request, ref: str):
-        campaign = admin_campaign(user=request.user, ref=ref, need="manage")
+        campaign = campaign_for(request, ref, need="manage")
         data = TaggingInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:

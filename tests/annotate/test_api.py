@@ -28,7 +28,7 @@ def test_anonymous_requests_are_refused(campaign):
 
 def test_token_from_username_and_password(admin_user):
     response = APIClient().post("/api/auth/token/", {"username": admin_user.username, "password": "pw-for-tests-123"})
-    assert response.status_code == 200 and len(response.json()["token"]) == 40
+    assert response.status_code == 200 and response.json()["token"].startswith("tdm_") and response.json()["expires_at"]
 
 
 def test_create_campaign_as_admin(admin_api):
@@ -142,7 +142,7 @@ def test_async_import_failure_keeps_the_errors_on_the_job(
 def test_openapi_schema_is_served(admin_api):
     response = admin_api.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
-    assert "/api/campaigns/{ref}/items/import/" in json.loads(response.content)["paths"]
+    assert "/api/v1/campaigns/{ref}/items/import/" in json.loads(response.content)["paths"]
 
 
 def test_session_auth_needs_csrf(admin_user, campaign):
