@@ -225,8 +225,8 @@ def measure(
 
 def _setup(items: int, annotators: int) -> tuple[object, list[str], dict]:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
+    from annotate.models.tokens import api_token_create
     from annotate.services.campaigns import campaign_create
     from annotate.services.imports import items_import
     from bench.datagen import write_pairwise_jsonl
@@ -247,7 +247,7 @@ def _setup(items: int, annotators: int) -> tuple[object, list[str], dict]:
     tokens = []
     for i in range(annotators):
         user, _ = User.objects.get_or_create(username=f"bench-annotator-{i}")
-        tokens.append(Token.objects.get_or_create(user=user)[0].key)
+        tokens.append(api_token_create(user=user, name="bench annotate_flow", days=1).key)
     return campaign, tokens, {"items": report.created, "import_s": round(import_s, 2)}
 
 

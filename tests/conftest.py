@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.celery import app as celery_app
+from annotate.models.tokens import api_token_create
 
 from .factories import AdminFactory, CampaignFactory, UserFactory
 
@@ -27,6 +27,17 @@ def fast_password_hashing():
     hashers = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
     with override_settings(PASSWORD_HASHERS=hashers):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Each test counts throttles and caches from zero, in this process's memory (not var/cache, shared
+    with other runs and xdist workers)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
 
 
 @pytest.fixture
@@ -51,16 +62,14 @@ def annotator(db):
 @pytest.fixture
 def admin_api(admin_user):
     client = APIClient()
-    token = Token.objects.create(user=admin_user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=admin_user, name='tests').key}")
     return client
 
 
 @pytest.fixture
 def annotator_api(annotator):
     client = APIClient()
-    token = Token.objects.create(user=annotator)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=annotator, name='tests').key}")
     return client
 
 

@@ -11,6 +11,7 @@ from .people import AnnotatorPool, CampaignMember, Invitation
 from .quality import Adjudication, AnnotatorStanding, ItemFlag
 from .routing import ItemEmbedding, ItemTags, RoutingDecision
 from .stats import StatsSnapshot
+from .tokens import ApiToken
 
 __all__ = [
     "Adjudication",
@@ -18,6 +19,7 @@ __all__ = [
     "AnnotationRevision",
     "AnnotatorPool",
     "AnnotatorStanding",
+    "ApiToken",
     "Assignment",
     "Campaign",
     "CampaignMember",

@@ -13,10 +13,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.models import AnnotatorPool, Assignment, CampaignMember, ItemFlag
+from annotate.models.tokens import api_token_create
 from annotate.services.quality.flags import FLAG_COLUMNS, flag_add, flag_resolve, flags_list
 from tests.factories import CampaignFactory, ItemFactory, UserFactory
 
@@ -55,8 +55,7 @@ def browser(user, **kwargs) -> Client:
 
 def api(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, name='tests').key}")
     return client
 
 

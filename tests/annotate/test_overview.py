@@ -331,7 +331,7 @@ def test_the_page_is_for_the_campaigns_owners_admins_and_viewers(built, client):
     html = page.content.decode()
     assert 'aria-current="page">Home<' in html
     assert f'hx-get="/c/{campaign.slug}/queue/stranded/"' in html and 'id="state-actions"' in html
-    assert "every 5s [document.visibilityState === 'visible']" in html
+    assert "every 5s," in html and "data-poll-visible-only" in html  # the visibility check is static/js/tandem.js's
     assert f'hx-get="/c/{campaign.slug}/quality/" hx-trigger="load"' in html
     live = client.get(f"/c/{campaign.slug}/live/").content.decode()
     assert 'id="campaign-live"' in live

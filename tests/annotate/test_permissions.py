@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.models import AnnotatorPool, CampaignMember, DatasetExport, Item, StatsSnapshot
+from annotate.models.tokens import api_token_create
 from annotate.services.imports import items_import
 from annotate.services.people import invitation_create
 from tests.annotate import permission_rows
@@ -353,7 +353,7 @@ def test_who_gets_what(world, name, row, role, api, client):
     if api:
         client = APIClient()
         if role != "anonymous":
-            token, _ = Token.objects.get_or_create(user=world.users[role])
+            token = api_token_create(user=world.users[role], name="tests")
             client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     elif role != "anonymous":
         client.force_login(world.users[role])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate import overview
 from annotate.models import AnnotatorStanding, CampaignMember
+from annotate.models.tokens import api_token_create
 from annotate.services.quality import gate
 from tests.annotate.test_quality_gate import answer, lease, make_campaign
 from tests.factories import UserFactory
@@ -109,7 +109,7 @@ def test_a_viewer_sees_the_table_without_actions(client, qualified):
 
 def _api(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, name='tests').key}")
     return client
 
 

@@ -7,10 +7,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.models import AnnotatorPool, Assignment, CampaignMember, Item
+from annotate.models.tokens import api_token_create
 from annotate.services.assignments import (
     AssignmentError,
     NoWork,
@@ -291,7 +291,7 @@ def test_bulk_form_errors_are_shown_at_the_field_and_nothing_changes(client):
 
 def api_as(user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, name='tests').key}")
     return client
 
 

@@ -3,9 +3,9 @@ a label submitted through the API while the page is open (updating the charts in
 polling while the tab is hidden."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from annotate.models.tokens import api_token_create
 from tests.factories import AdminFactory, CampaignFactory, ItemFactory, UserFactory
 
 from .conftest import login
@@ -29,7 +29,7 @@ def running():
     ItemFactory(campaign=campaign, external_id="home-llm", route="llm")
     annotator = UserFactory(username="live-annotator")
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=annotator).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=annotator, name='tests').key}")
     return campaign, api
 
 
