@@ -1,6 +1,9 @@
 """Django admin for every model: the admin's back office until the dedicated pages cover it."""
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -99,8 +102,44 @@ class AssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ("item", "campaign", "annotator")
 
 
+class JudgeAdminForm(forms.ModelForm):
+    """The judge's fields checked by the same rules as the API and `create_judge`: a key variable from the
+    allow-list, a URL the egress policy allows. An error is shown on its field and nothing is saved."""
+
+    CHECKED = (
+        "name", "base_url", "model", "api_key_env", "concurrency", "requests_per_minute", "price_in_per_1k",
+        "price_out_per_1k", "sampling", "prompt_template", "prompt_override", "imported",
+    )  # fmt: skip
+
+    class Meta:
+        model = Judge
+        fields = (
+            "name", "base_url", "model", "api_key_env", "sampling", "prompt_template", "prompt_override",
+            "concurrency", "requests_per_minute", "price_in_per_1k", "price_out_per_1k", "imported", "active",
+        )  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        fields = {f: cleaned[f] for f in self.CHECKED if f in cleaned}
+        if self.errors or "name" not in fields:
+            return cleaned
+        try:
+            routing_api.judge_validate(**fields)
+        except ValueError as exc:
+            field, _, detail = str(exc).partition(": ")
+            if field in self.fields and detail:
+                self.add_error(field, detail)
+            else:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+
 @admin.register(Judge)
 class JudgeAdmin(admin.ModelAdmin):
+    """Judges decide where the server sends requests and with which key: adding, changing, deleting and
+    probing them needs the `annotate.manage_judges` permission on top of Django's model permissions."""
+
+    form = JudgeAdminForm
     list_display = (
         "name",
         "model",
@@ -118,31 +157,32 @@ class JudgeAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
-        form.base_fields[
-            "api_key_env"
-        ].help_text = (
-            "The NAME of the environment variable holding the key, e.g. OPENAI_API_KEY — never the key itself."
-        )
+        if "api_key_env" in form.base_fields:
+            prefix = settings.TANDEM_JUDGE_KEY_PREFIX
+            form.base_fields["api_key_env"].help_text = (
+                f"The NAME of the environment variable holding the key, e.g. {prefix}OPENAI — never the key "
+                f"itself. Allowed: names starting with {prefix} or listed in TANDEM_JUDGE_KEY_ENVS."
+            )
         return form
 
-    def save_model(self, request, obj, form, change):
-        fields = {
-            f: getattr(obj, f)
-            for f in (
-                "name", "base_url", "model", "api_key_env", "concurrency", "requests_per_minute", "price_in_per_1k",
-                "price_out_per_1k", "sampling", "prompt_template", "prompt_override",
-            )
-        }  # fmt: skip
-        if not obj.imported:
-            try:
-                routing_api.judge_validate(**fields)
-            except ValueError as exc:
-                from django.contrib import messages
+    def has_manage_judges_permission(self, request) -> bool:
+        return request.user.has_perm("annotate.manage_judges")
 
-                messages.error(request, f"Saved, but this judge cannot run: {exc}")
-        super().save_model(request, obj, form, change)
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and self.has_manage_judges_permission(request)
 
-    @admin.action(description="Probe the endpoint (logprobs, JSON schema)")
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self.has_manage_judges_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self.has_manage_judges_permission(request)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_manage_judges_permission(request):
+            raise PermissionDenied("Creating judges needs the annotate.manage_judges permission.")
+        return super().add_view(request, form_url, extra_context)
+
+    @admin.action(description="Probe the endpoint (logprobs, JSON schema)", permissions=["manage_judges"])
     def probe(self, request, queryset):
         for judge in queryset.filter(imported=False):
             capabilities = routing_api.judge_probe(judge=judge)

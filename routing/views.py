@@ -32,8 +32,15 @@ from routing.api import (
     routing_status,
     routing_update,
 )
+from routing.judges.client import key_env_refusal
 
 RECENT_RUNS = 10
+
+
+def key_usable(name: str) -> bool:
+    """Whether a judge's key variable is set and allowed: a variable the rules refuse is never read, so it
+    is not reported as present either (its mere existence is the server's business)."""
+    return bool(name and key_env_refusal(name) is None and os.environ.get(name))
 
 
 def _runs(campaign: Campaign) -> list[Job]:
@@ -55,7 +62,7 @@ def judges_page(request, slug: str):
         cost=Sum("annotations__cost", filter=Q(annotations__campaign=campaign)),
         latency=Avg("annotations__latency_ms", filter=Q(annotations__campaign=campaign)),
     ).order_by("name")
-    rows = [{"judge": j, "key_present": bool(j.api_key_env and os.environ.get(j.api_key_env))} for j in judges]
+    rows = [{"judge": j, "key_present": key_usable(j.api_key_env)} for j in judges]
     total_cost = Annotation.objects.filter(campaign=campaign, source=Annotation.Source.JUDGE).aggregate(c=Sum("cost"))
     return render(
         request,

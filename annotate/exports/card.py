@@ -61,6 +61,11 @@ FORMAT_TASKS = {
     "raw": ["text-classification"],
 }
 LOADERS = {"jsonl": "json", "parquet": "parquet", "csv": "csv"}
+CSV_FORMULA_NOTE = (
+    "Text cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return start with an added `'` so that "
+    "a spreadsheet shows them instead of running them as formulas (OWASP's CSV-injection rule); remove it to "
+    "get the exact text, which the JSONL and Parquet exports keep."
+)
 
 
 def size_category(n: int) -> str:
@@ -370,6 +375,7 @@ def dataset_card(
         f"Exported by Tandem in the `{options.format}` format as {options.file_type.upper()}, from a `{kind}` "
         "campaign.",
         "",
+        *([CSV_FORMULA_NOTE, ""] if options.file_type == "csv" else []),
         "## Files",
         "",
         _table(["split", "file", "rows", "sha256"], files),

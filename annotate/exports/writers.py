@@ -8,10 +8,10 @@ the format and not from the data: an empty export and a full one have the same c
   of `row_group_size` rows, so at most one row group per split is held in memory. pyarrow writes no
   timestamp into a Parquet file; `created_by` names the pyarrow version, so bytes are identical for the same
   input on the same pyarrow.
-- CSV: a header of the column names; lists and structs as JSON text (sorted keys) in the cell, booleans
-  as true/false, floats as their shortest round-tripping text, nulls as empty cells (so are empty strings:
-  CSV cannot tell them apart). Cells are not defused for spreadsheets: a response that starts with "="
-  is data, and rewriting it would corrupt the dataset.
+- CSV: RFC 4180 (CRLF between rows), a header of the column names; lists and structs as JSON text (sorted
+  keys) in the cell, booleans as true/false, floats as their shortest round-tripping text, nulls as empty
+  cells (so are empty strings: CSV cannot tell them apart). Text that a spreadsheet would run as a formula
+  gets a leading `'` (`neutralise_formula`, OWASP's rule); JSONL and Parquet keep every value exactly.
 
 Files are written to `<final name>.partial` and renamed over the final name only when every split has
 been written; on any exception every partial file is removed and no final file is created or replaced.
@@ -68,6 +68,17 @@ class JsonlWriter(_TextFileWriter):
         self._file.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """Text a spreadsheet would run as a formula, made inert with a leading `'` (OWASP, "CSV Injection":
+    https://owasp.org/www-community/attacks/CSV_Injection — cells that begin with =, +, -, @, tab or
+    carriage return). LLM responses are untrusted, and an admin opens the export in a spreadsheet: a
+    response "=HYPERLINK(...)" must stay text there. Numbers are written as numbers, not through here."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -77,6 +88,8 @@ def _cell(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     if isinstance(value, float):
         return repr(value)  # the shortest text that reads back as the same float
+    if isinstance(value, str):
+        return neutralise_formula(value)
     return str(value)
 
 
@@ -84,7 +97,9 @@ class CsvWriter(_TextFileWriter):
     def __init__(self, path: Path, schema: pa.Schema):
         self._names = schema.names
         self._file = open(path, "w", encoding="utf-8", newline="", buffering=_BUFFER_BYTES)  # noqa: SIM115
-        self._csv = csv.writer(self._file, lineterminator="\n")
+        # CRLF (RFC 4180): the csv module quotes a cell only for the characters of the line terminator, so
+        # with "\n" alone a bare carriage return inside a cell would end the row for every reader.
+        self._csv = csv.writer(self._file, lineterminator="\r\n")
         self._csv.writerow(self._names)
 
     def write(self, row: Mapping[str, Any]) -> None:

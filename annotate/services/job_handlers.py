@@ -7,7 +7,7 @@ from pathlib import Path
 from annotate.models import Job
 from jobs.registry import JobFailed, job_handler
 
-from .imports import ImportFailed, annotations_import, items_import, mapping_parse
+from .imports import ImportFailed, MappingError, annotations_import, items_import, mapping_parse
 
 IMPORTERS = {"import_items": items_import, "import_annotations": annotations_import}
 
@@ -19,7 +19,11 @@ def _import(job: Job, progress) -> dict:
     importer = IMPORTERS[job.kind]
     options = {"fmt": job.params.get("format") or None}
     if job.params.get("mapping"):  # only item imports take a column mapping
-        options["mapping"] = mapping_parse(job.params["mapping"])
+        try:
+            options["mapping"] = mapping_parse(job.params["mapping"])
+        except MappingError as exc:
+            path.unlink(missing_ok=True)
+            raise JobFailed(f"column mapping: {exc}") from None
     try:
         with path.open("rb") as stream:
             report = importer(

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotate.models import Judge
 from routing.judges import client as judge_client
+from routing.judges import egress
 from routing.judges.templates import BUILTIN_TEMPLATES, TEMPLATE_KINDS, check_template_text
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -48,21 +49,21 @@ def judge_validate(
     sampling: dict | None = None,
     prompt_template: str = "",
     prompt_override: str = "",
+    imported: bool = False,
 ) -> dict:
-    """The judge's fields, checked; ValueError names the field that is wrong and why."""
+    """The judge's fields, checked; ValueError names the field that is wrong and why.
+
+    An imported judge (its labels came from a file; it has no endpoint) is held only to the rules on what it
+    could send: its key variable and, when it has one, its URL.
+    """
     if not name.strip():
         raise ValueError("name: a judge needs a name")
-    try:
-        URLValidator(schemes=["http", "https"])(base_url)
-    except ValidationError:
-        raise ValueError(f"base_url: {base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8001/v1)") from None
+    if imported:
+        _check_destination(base_url=base_url, api_key_env=api_key_env, url_required=False)
+        return {"name": name.strip(), "base_url": base_url, "api_key_env": api_key_env}
+    _check_destination(base_url=base_url, api_key_env=api_key_env, url_required=True)
     if not model.strip():
         raise ValueError("model: the model name the endpoint serves is required")
-    if api_key_env and not ENV_NAME.match(api_key_env):
-        raise ValueError(
-            f"api_key_env: {api_key_env!r} is not an environment variable name; give the variable's name, "
-            "never the key itself"
-        )
     if not isinstance(concurrency, int) or not 1 <= concurrency <= 1024:
         raise ValueError("concurrency: an integer from 1 to 1024")
     if not isinstance(requests_per_minute, int) or not 1 <= requests_per_minute <= 1_000_000:
@@ -109,6 +110,27 @@ def judge_validate(
     }
 
 
+def _check_destination(*, base_url: str, api_key_env: str, url_required: bool) -> None:
+    """Where the judge would send requests and which key: the URL policy (egress.py) and the key rule."""
+    if base_url or url_required:
+        try:
+            URLValidator(schemes=["http", "https"])(base_url)
+        except ValidationError:
+            raise ValueError(f"base_url: {base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8001/v1)") from None
+        try:
+            egress.url_check(base_url)
+        except egress.EgressRefused as exc:
+            raise ValueError(f"base_url: {exc}") from None
+    if api_key_env and not ENV_NAME.match(api_key_env):
+        raise ValueError(
+            f"api_key_env: {api_key_env!r} is not an environment variable name; give the variable's name, "
+            "never the key itself"
+        )
+    refusal = judge_client.key_env_refusal(api_key_env)
+    if refusal:
+        raise ValueError(f"api_key_env: {refusal}")
+
+
 def judge_create(*, probe: bool = True, **fields) -> Judge:
     """Create a judge (fields as `judge_validate` takes them) and probe its endpoint's capabilities."""
     values = judge_validate(**fields)
@@ -125,6 +147,9 @@ async def _probe(judge: Judge) -> dict:
     client = judge_client.judge_client(judge)
     found: dict = {}
     try:
+        refusal = judge_client.judge_refusal(judge, str(client.base_url))
+        if refusal:
+            raise ProbeRefused(refusal)
         try:
             response = await client.chat.completions.create(
                 model=judge.model, messages=_PROBE_MESSAGES, max_tokens=5, logprobs=True, top_logprobs=2
@@ -146,19 +171,24 @@ async def _probe(judge: Judge) -> dict:
     return found
 
 
+class ProbeRefused(Exception):
+    """The judge's key variable or URL breaks the rules: the probe sends nothing."""
+
+
 def judge_probe(*, judge: Judge) -> dict:
     """Ask the endpoint once whether it offers token logprobs and JSON-schema output; store the answer.
 
-    An unreachable endpoint leaves the stored capabilities as they were (a run then uses plain
-    text and no logprobs) and the error is kept in `capabilities["probe_error"]`.
+    An unreachable endpoint, or a judge the key and URL rules refuse (nothing is sent then), leaves the
+    stored capabilities as they were (a run then uses plain text and no logprobs) and the error is kept
+    in `capabilities["probe_error"]`.
     """
     try:
         # On a thread of its own: the caller may itself be inside an event loop (an async view, a test
         # driving a browser), where asyncio.run() refuses to start.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
             found = thread.submit(asyncio.run, _probe(judge)).result()
-    except openai.OpenAIError as exc:
-        message, _ = judge_client.describe_error(exc)
+    except (ProbeRefused, openai.OpenAIError) as exc:
+        message = str(exc) if isinstance(exc, ProbeRefused) else judge_client.describe_error(exc, judge)[0]
         judge.capabilities = {**judge.capabilities, "probe_error": message, "probed_at": timezone.now().isoformat()}
     else:
         judge.capabilities = {**found, "probed_at": timezone.now().isoformat()}

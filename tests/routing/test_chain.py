@@ -124,10 +124,10 @@ def test_items_wait_with_no_judge_to_ask_and_auto_judge_false_starts_none():
 def test_a_run_asked_to_route_again_starts_the_next_run_and_a_failing_endpoint_ends_the_chain(monkeypatch):
     """Every call fails (a wrong key): nothing is stored, so the judges always owe every item. The run that a
     pass flagged starts one more run; that run and the passes after it start nothing: the chain ends."""
-    monkeypatch.setenv("CHAIN_JUDGE_KEY", "wrong")
+    monkeypatch.setenv("TANDEM_JUDGE_KEY_CHAIN", "wrong")
     campaign = campaign_with_items(n=3)
     with FakeOpenAIServer(api_key="right") as server:
-        make_judge(server, campaign, api_key_env="CHAIN_JUDGE_KEY")
+        make_judge(server, campaign, api_key_env="TANDEM_JUDGE_KEY_CHAIN")
         first = judge_run_start(campaign=campaign, scope="routable", dispatch=False)
         Job.objects.filter(pk=first.pk).update(params={**first.params, "route_again": True})  # as a busy pass does
         first = job_run(job_id=first.pk)

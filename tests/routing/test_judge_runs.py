@@ -169,9 +169,9 @@ def test_429_waits_what_retry_after_says(pairwise, settings):
 
 
 def test_other_client_errors_are_reported_not_retried(pairwise, monkeypatch):
-    monkeypatch.setenv("FAKE_JUDGE_KEY", "wrong")
+    monkeypatch.setenv("TANDEM_JUDGE_KEY_FAKE", "wrong")
     with FakeOpenAIServer(api_key="right") as server:
-        make_judge(server, pairwise, api_key_env="FAKE_JUDGE_KEY")
+        make_judge(server, pairwise, api_key_env="TANDEM_JUDGE_KEY_FAKE")
         server.reset()
         job = run(pairwise)
     assert job.result["failed"] == 20 and job.result["done"] == 0
@@ -258,9 +258,9 @@ def test_probe_records_what_the_endpoint_lacks():
 def test_create_judge_and_run_judges_commands(pairwise, capsys):
     with FakeOpenAIServer(answer=prefers_good) as server:
         call_command(
-            "create_judge", "cli-judge", "--base-url", server.base_url, "--model", "fake-judge", "--api-key-env",
-            "SOME_KEY", "--concurrency", "4", "--rpm", "6000", "--price-in", "1", "--price-out", "2", "--campaign",
-            pairwise.slug,
+            "create_judge", "cli-judge", "--base-url", server.base_url, "--model", "fake-judge",
+            "--api-key-env", "TANDEM_JUDGE_KEY_SOME", "--concurrency", "4", "--rpm", "6000", "--price-in", "1",
+            "--price-out", "2", "--campaign", pairwise.slug,
         )  # fmt: skip
         created = json.loads(capsys.readouterr().out)
         assert created["capabilities"]["logprobs"] is True and created["campaigns"] == [pairwise.slug]

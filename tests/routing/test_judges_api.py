@@ -14,7 +14,7 @@ JUDGE = {
     "name": "gpt-judge",
     "base_url": "http://127.0.0.1:9/v1",
     "model": "gpt-4o-mini",
-    "api_key_env": "OPENAI_API_KEY",
+    "api_key_env": "TANDEM_JUDGE_KEY_OPENAI",
     "concurrency": 8,
     "requests_per_minute": 500,
     "price_in_per_1k": "0.00015",
@@ -24,11 +24,11 @@ JUDGE = {
 
 
 def test_admins_create_judges_and_the_key_never_comes_back(admin_api, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    monkeypatch.setenv("TANDEM_JUDGE_KEY_OPENAI", "sk-secret-value")
     response = admin_api.post("/api/judges/", JUDGE, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["api_key_env"] == "OPENAI_API_KEY" and body["api_key_present"] is True
+    assert body["api_key_env"] == "TANDEM_JUDGE_KEY_OPENAI" and body["api_key_present"] is True
     listing = admin_api.get("/api/judges/")
     assert "sk-secret-value" not in response.content.decode() + listing.content.decode()
     assert Judge.objects.get(name="gpt-judge").concurrency == 8
@@ -72,11 +72,11 @@ def test_starting_and_cancelling_a_run(admin_api):
 
 
 def test_the_judges_page_shows_judges_and_runs_to_admins_only(client, admin_user, annotator, monkeypatch):
-    monkeypatch.setenv("JUDGE_KEY", "sk-never-shown")
+    monkeypatch.setenv("TANDEM_JUDGE_KEY_PAGE", "sk-never-shown")
     campaign = CampaignFactory(preset_name="simple-pairwise")
     ItemFactory(campaign=campaign, route="llm")
     judge = Judge.objects.create(
-        name="page-judge", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="JUDGE_KEY"
+        name="page-judge", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="TANDEM_JUDGE_KEY_PAGE"
     )
     campaign.judges.add(judge)
     url = reverse("campaign-judges", args=[campaign.slug])
@@ -84,7 +84,7 @@ def test_the_judges_page_shows_judges_and_runs_to_admins_only(client, admin_user
     assert client.get(url).status_code == 403  # annotators do not see admin pages
     client.force_login(admin_user)
     page = client.get(url).content.decode()
-    assert "page-judge" in page and "$JUDGE_KEY" in page and "sk-never-shown" not in page
+    assert "page-judge" in page and "$TANDEM_JUDGE_KEY_PAGE" in page and "sk-never-shown" not in page
     response = client.post(reverse("campaign-judges-run", args=[campaign.slug]), {"judge": [judge.pk]})
     assert response.status_code == 302
     job = Job.objects.get(kind="judge_run", campaign=campaign)

@@ -45,3 +45,21 @@ class RowProblem(ValueError):
     def __init__(self, message: str, field: str = ""):
         super().__init__(message)
         self.field = field
+
+
+class ReaderError(ValueError):
+    """A row (or the whole file, when `fatal`) a reader could not decode, with where it is."""
+
+    def __init__(self, where: str, message: str, field: str = "", fatal: bool = False):
+        super().__init__(message)
+        self.where = where
+        self.field = field
+        self.fatal = fatal  # True when reading cannot go on past this point
+
+
+def row_too_big(where: str, size: int, limit: int) -> ReaderError:
+    return ReaderError(
+        where,
+        f"row is over the size limit of {limit:,} bytes (TANDEM_IMPORT_MAX_ROW_BYTES)"
+        + (f": {size:,} bytes" if size else ""),
+    )

@@ -57,6 +57,8 @@ def mapping_parse(value: object) -> Mapping:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise MappingError(f"not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise MappingError("not valid JSON: nested too deeply") from None
     mapping: Mapping = {}
     used: dict[str, str] = {}  # source column -> the target it went to
     for target, source in _pairs(value):

@@ -15,16 +15,13 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import orjson
+from django.conf import settings
+
+from .errors import ReaderError, row_too_big
+from .limits import csv_oversize, depth_refusal, json_depth_over
+from .parquet import read_parquet
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
-
-
-class ReaderError(ValueError):
-    def __init__(self, where: str, message: str, field: str = "", fatal: bool = False):
-        super().__init__(message)
-        self.where = where
-        self.field = field
-        self.fatal = fatal  # True when reading cannot go on past this point
 
 
 def detect_format(filename: str, head: bytes) -> str:
@@ -53,15 +50,7 @@ def _decode(raw: bytes, where: str) -> str:
         raise ReaderError(where, f"not valid UTF-8 (byte 0x{bad} at byte {exc.start + 1} of the line)") from None
 
 
-def _too_big(where: str, size: int, limit: int) -> ReaderError:
-    return ReaderError(
-        where,
-        f"row is over the size limit of {limit:,} bytes (TANDEM_IMPORT_MAX_ROW_BYTES)"
-        + (f": {size:,} bytes" if size else ""),
-    )
-
-
-def read_jsonl(stream: BinaryIO, *, max_row_bytes: int) -> Iterator[tuple[str, object]]:
+def read_jsonl(stream: BinaryIO, *, max_row_bytes: int, max_depth: int) -> Iterator[tuple[str, object]]:
     line_no = 0
     while True:
         raw = stream.readline(max_row_bytes + 1)
@@ -75,7 +64,7 @@ def read_jsonl(stream: BinaryIO, *, max_row_bytes: int) -> Iterator[tuple[str, o
             while raw and not raw.endswith(b"\n"):
                 raw = stream.readline(1 << 20)
                 size += len(raw)
-            yield where, _too_big(where, size, max_row_bytes)
+            yield where, row_too_big(where, size, max_row_bytes)
             continue
         if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -86,18 +75,30 @@ def read_jsonl(stream: BinaryIO, *, max_row_bytes: int) -> Iterator[tuple[str, o
             continue
         if not text.strip():
             continue
+        yield where, _json_line(raw, text, where, max_depth)
+
+
+def _json_line(raw: bytes, text: str, where: str, max_depth: int) -> object:
+    """One line's JSON value, or the ReaderError that says why not (nesting included: never a RecursionError)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):
+            return ReaderError(where, depth_refusal(max_depth))
         try:
-            yield where, orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as exc:  # the standard library words the error better
-                yield where, ReaderError(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
-            else:  # valid JSON orjson refuses (e.g. NaN): take the standard library's reading
-                yield where, json.loads(text)
+            value = json.loads(text)  # the standard library words the error better, and reads NaN
+        except json.JSONDecodeError as exc:
+            return ReaderError(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            return ReaderError(where, depth_refusal(max_depth))
+    if json_depth_over(value, max_depth):
+        return ReaderError(where, depth_refusal(max_depth))
+    return value
 
 
-def read_json_array(stream: BinaryIO, *, max_row_bytes: int, max_file_bytes: int) -> Iterator[tuple[str, object]]:
+def read_json_array(
+    stream: BinaryIO, *, max_row_bytes: int, max_file_bytes: int, max_depth: int
+) -> Iterator[tuple[str, object]]:
     """A JSON array is decoded element by element so each error names the element's line."""
     raw = stream.read(max_file_bytes + 1)
     if len(raw) > max_file_bytes:
@@ -133,8 +134,12 @@ def read_json_array(stream: BinaryIO, *, max_row_bytes: int, max_file_bytes: int
         except json.JSONDecodeError as exc:
             err_line = text.count("\n", 0, exc.pos) + 1
             raise ReaderError(f"line {err_line} (element {index})", f"invalid JSON: {exc.msg}", fatal=True) from None
+        except RecursionError:
+            raise ReaderError(where, depth_refusal(max_depth), fatal=True) from None
         if len(text[pos:end].encode("utf-8")) > max_row_bytes:
-            yield where, _too_big(where, 0, max_row_bytes)
+            yield where, row_too_big(where, 0, max_row_bytes)
+        elif json_depth_over(value, max_depth):
+            yield where, ReaderError(where, depth_refusal(max_depth))
         else:
             yield where, value
         pos = _skip_ws(text, end)
@@ -158,41 +163,95 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+class _CsvLines:
+    """The file's lines for `csv.reader`, one record's bytes at a time. An iterator object rather than a
+    generator, so that a record over the size limit can be skipped and a fresh reader go on after it."""
+
+    def __init__(self, stream: BinaryIO, max_row_bytes: int):
+        self.stream = stream
+        self.max_row_bytes = max_row_bytes
+        self.line = 0
+        self.record: list[bytes] = []
+        self.size = 0
+
+    def start_record(self) -> None:
+        self.record, self.size = [], 0
+
+    def _read(self) -> bytes:
+        raw = self.stream.readline(self.max_row_bytes + 1)
+        if raw:
+            self.line += 1
+        return raw
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        raw = self._read()
+        if not raw:
+            raise StopIteration
+        if self.line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        self.record.append(raw)
+        self.size += len(raw)
+        if self.size > self.max_row_bytes:
+            raise _Oversized(self.line - len(self.record) + 1, csv_oversize(self.record, self._read))
+        return _decode(raw, f"line {self.line}")
+
+
+class _Oversized(Exception):
+    def __init__(self, line: int, scan):
+        self.line = line
+        self.scan = scan
+
+
+def _oversized_error(exc: _Oversized, header: list[str], limit: int) -> ReaderError:
+    where, scan = f"line {exc.line}", exc.scan
+    if scan.largest > limit:
+        field = header[scan.largest_field] if scan.largest_field < len(header) else f"cell {scan.largest_field + 1}"
+        return ReaderError(
+            where,
+            f"cell of {scan.largest:,} bytes exceeds the limit of {limit:,} bytes (TANDEM_IMPORT_MAX_ROW_BYTES)",
+            field=field,
+        )
+    return ReaderError(
+        where, f"row of {scan.total:,} bytes exceeds the limit of {limit:,} bytes (TANDEM_IMPORT_MAX_ROW_BYTES)"
+    )
+
+
 def read_csv(stream: BinaryIO, *, max_row_bytes: int) -> Iterator[tuple[str, object]]:
-    """CSV with a header row; a cell holding JSON (messages, metadata) is decoded by the row parser."""
-    state = {"line": 0, "bytes": 0}
+    """CSV with a header row; a cell holding JSON (messages, metadata) is decoded by the row parser.
 
-    def lines() -> Iterator[str]:
-        first = True
-        for raw in iter(lambda: stream.readline(max_row_bytes + 1), b""):
-            state["line"] += 1
-            state["bytes"] += len(raw)
-            if first and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            first = False
-            if state["bytes"] > max_row_bytes:
-                raise _too_big(f"line {state['line']}", state["bytes"], max_row_bytes)
-            yield _decode(raw, f"line {state['line']}")
-
-    reader = csv.reader(lines(), strict=True)
+    A cell may be as large as a row (the csv module's own 128 KiB field limit is raised to the row limit);
+    a row over the limit is reported with its largest cell and skipped."""
+    if csv.field_size_limit() < max_row_bytes:
+        csv.field_size_limit(max_row_bytes)
+    lines = _CsvLines(stream, max_row_bytes)
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         return
+    except _Oversized as exc:
+        raise _fatal(_oversized_error(exc, [], max_row_bytes), exc.line) from None
     except (ReaderError, csv.Error) as exc:
-        raise _fatal(exc, state["line"]) from None
+        raise _fatal(exc, lines.line) from None
     header = [h.strip() for h in header]
     if len(set(header)) != len(header):
         raise ReaderError("line 1", "the header names a column twice", fatal=True)
     while True:
-        state["bytes"] = 0
-        start_line = state["line"] + 1
+        lines.start_record()
+        start_line = lines.line + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
+        except _Oversized as exc:
+            yield f"line {exc.line}", _oversized_error(exc, header, max_row_bytes)
+            reader = csv.reader(lines, strict=True)
+            continue
         except (ReaderError, csv.Error) as exc:
-            raise _fatal(exc, state["line"]) from None
+            raise _fatal(exc, lines.line) from None
         where = f"line {start_line}"
         if not cells or cells == [""]:
             continue
@@ -209,29 +268,22 @@ def _fatal(exc: Exception, line: int) -> ReaderError:
     return ReaderError(f"line {line}", f"malformed CSV: {exc}", fatal=True)
 
 
-def read_parquet(stream: BinaryIO, *, max_row_bytes: int) -> Iterator[tuple[str, object]]:
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(stream)
-    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
-        raise ReaderError("", f"not a readable Parquet file: {exc}", fatal=True) from None
-    row_no = 0
-    for batch in parquet.iter_batches(batch_size=2048):
-        for row in batch.to_pylist():
-            row_no += 1
-            where = f"row {row_no}"
-            row = {k: v for k, v in row.items() if v is not None}
-            if len(json.dumps(row, default=str)) > max_row_bytes:
-                yield where, _too_big(where, 0, max_row_bytes)
-                continue
-            yield where, row
-
-
 def read_rows(
-    stream: BinaryIO, *, filename: str, max_row_bytes: int, max_file_bytes: int, fmt: str | None = None
+    stream: BinaryIO,
+    *,
+    filename: str,
+    max_row_bytes: int,
+    max_file_bytes: int,
+    fmt: str | None = None,
+    max_rows: int | None = None,
+    max_depth: int | None = None,
+    max_expansion: int | None = None,
 ) -> Iterator[tuple[str, object]]:
-    """Yield (where, row-or-ReaderError) for every row of an upload or file."""
+    """Yield (where, row-or-ReaderError) for every row of an upload or file. The limits not given are the
+    settings' (TANDEM_IMPORT_MAX_ROWS, TANDEM_IMPORT_MAX_JSON_DEPTH, TANDEM_IMPORT_MAX_EXPANSION)."""
+    max_rows = settings.TANDEM_IMPORT_MAX_ROWS if max_rows is None else max_rows
+    max_depth = settings.TANDEM_IMPORT_MAX_JSON_DEPTH if max_depth is None else max_depth
+    max_expansion = settings.TANDEM_IMPORT_MAX_EXPANSION if max_expansion is None else max_expansion
     if not fmt:
         head = stream.read(64)
         stream.seek(0)
@@ -243,24 +295,31 @@ def read_rows(
         raise ReaderError(
             "", f"file is over the size limit of {max_file_bytes:,} bytes (TANDEM_IMPORT_MAX_FILE_BYTES)", fatal=True
         )
-    if fmt == "jsonl":
-        head = stream.read(64)
-        stream.seek(0)
-        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-            yield from read_json_array(stream, max_row_bytes=max_row_bytes, max_file_bytes=max_file_bytes)
-        else:
-            yield from read_jsonl(stream, max_row_bytes=max_row_bytes)
-    elif fmt == "json":
-        head = stream.read(64)
-        stream.seek(0)
-        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-            yield from read_jsonl(stream, max_row_bytes=max_row_bytes)
-        else:
-            yield from read_json_array(stream, max_row_bytes=max_row_bytes, max_file_bytes=max_file_bytes)
+    if fmt == "parquet":
+        rows = read_parquet(
+            stream,
+            max_row_bytes=max_row_bytes,
+            max_rows=max_rows,
+            max_file_bytes=max_file_bytes,
+            max_expansion=max_expansion,
+            file_size=size,
+        )
     elif fmt == "csv":
-        yield from read_csv(stream, max_row_bytes=max_row_bytes)
+        rows = read_csv(stream, max_row_bytes=max_row_bytes)
     else:
-        yield from read_parquet(stream, max_row_bytes=max_row_bytes)
+        head = stream.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+        stream.seek(0)
+        array = head.startswith(b"[") if fmt == "jsonl" else not head.startswith(b"{")
+        if array:
+            rows = read_json_array(
+                stream, max_row_bytes=max_row_bytes, max_file_bytes=max_file_bytes, max_depth=max_depth
+            )
+        else:
+            rows = read_jsonl(stream, max_row_bytes=max_row_bytes, max_depth=max_depth)
+    for count, (where, row) in enumerate(rows, start=1):
+        if count > max_rows:
+            raise ReaderError(where, f"the file has more than {max_rows:,} rows (TANDEM_IMPORT_MAX_ROWS)", fatal=True)
+        yield where, row
 
 
 def _size_of(stream: BinaryIO) -> int | None:

@@ -11,6 +11,7 @@ import orjson
 from annotate import schema as label_schema
 
 from .errors import RowProblem
+from .limits import depth_refusal, json_depth_over, max_json_depth
 
 ID_KEYS = ("id", "external_id", "uid", "question_id")
 PAIR_LAYOUTS = (
@@ -79,6 +80,18 @@ def _text(row: dict, key: str, *, required: bool = True) -> str:
     return value
 
 
+def _cell_json(value: str, key: str) -> object:
+    """A cell's JSON, refused when it nests deeper than TANDEM_IMPORT_MAX_JSON_DEPTH (never a RecursionError)."""
+    limit = max_json_depth()
+    try:
+        decoded = json.loads(value)
+    except RecursionError:
+        raise RowProblem(depth_refusal(limit), key) from None
+    if json_depth_over(decoded, limit):
+        raise RowProblem(depth_refusal(limit), key)
+    return decoded
+
+
 def _maybe_json(value: object, key: str) -> object:
     """CSV cells carry messages and metadata as JSON text.
 
@@ -90,12 +103,12 @@ def _maybe_json(value: object, key: str) -> object:
     head = value.lstrip()[:1]
     if head == "{" and key in ("metadata", "gold_label"):
         try:
-            return json.loads(value)
+            return _cell_json(value, key)
         except json.JSONDecodeError as exc:
             raise RowProblem(f"invalid JSON: {exc.msg}", key) from None
     if head == "[":
         try:
-            decoded = json.loads(value)
+            decoded = _cell_json(value, key)
         except json.JSONDecodeError:
             return value
         if isinstance(decoded, list) and decoded and all(isinstance(m, dict) and "role" in m for m in decoded):
