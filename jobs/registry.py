@@ -29,6 +29,11 @@ class JobCancelled(Exception):
     """Raised inside a handler (by `progress`) when the job was cancelled meanwhile."""
 
 
+class JobInterrupted(Exception):
+    """Raised by a handler that stopped at a safe point because its worker is shutting down
+    (`jobs.shutdown`): its work so far is stored, and the runner puts the job back in the queue."""
+
+
 class JobFailed(Exception):
     """A handler's failure with a result worth keeping (e.g. an import's list of bad rows)."""
 

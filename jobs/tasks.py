@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from jobs import runner
+from jobs import runner, shutdown  # noqa: F401  (shutdown: hears the worker's warm shutdown)
 from jobs.registry import RUN_TASK
 
 

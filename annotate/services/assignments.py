@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from annotate import schema as label_schema
 from annotate.models import Annotation, AnnotationRevision, Assignment, Campaign, Item
-from annotate.selectors import _pool_condition
+from annotate.selectors import _pool_condition, in_campaign_pool
 from annotate.services.counters import item_counts_add
 from annotate.services.outcomes import AssignmentError, NoWork
 from annotate.services.quality import gate, overlap
@@ -374,7 +374,7 @@ def leases_release(*, annotator, campaign: Campaign | None = None, now: datetime
 def _locked_assignment(*, assignment_id: int, annotator) -> Assignment:
     """The annotator's own assignment, row-locked, with its campaign (raw SQL: it is on every submit).
 
-    Refused (409) when the annotator is no longer active or no longer in the campaign's pool: the
+    Refused (403) when the annotator is no longer active or no longer in the campaign's pool: the
     pool test rides along in the campaign's query, so it costs no extra round trip.
     """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
@@ -401,14 +401,16 @@ def _locked_assignment(*, assignment_id: int, annotator) -> Assignment:
         )
     )
     if not campaign.may_label:
-        raise AssignmentError(
-            "You are no longer in this campaign's annotator pool, so this item was taken back; "
-            "your answer was not stored.",
-            "not_in_pool",
-            status=409,
-        )
+        raise _not_in_pool("this item was taken back; your answer was not stored.")
     assignment.campaign = campaign
     return assignment
+
+
+def _not_in_pool(consequence: str) -> AssignmentError:
+    """403: the lease or label is still the annotator's, but the right to work on the campaign is gone."""
+    return AssignmentError(
+        f"You are no longer in this campaign's annotator pool, so {consequence}", "not_in_pool", status=403
+    )
 
 
 def _is_gold(item_id: int) -> bool:
@@ -579,6 +581,8 @@ def annotation_update(
         if annotation is None:
             raise AssignmentError("no such label of yours", "not_found", status=404)
         campaign = annotation.campaign
+        if not (annotator.is_active and in_campaign_pool(user=annotator, campaign=campaign)):
+            raise _not_in_pool("your labels here can no longer change; nothing was stored.")
         if campaign.state not in WORKABLE_STATES:
             raise AssignmentError(
                 f"campaign {campaign.slug!r} is {campaign.state}; labels can no longer change", "closed", status=409

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -67,36 +68,70 @@ def llmbar_judge_rows(*, dataset: list[dict], results: list[dict], judge: str, p
     return rows
 
 
-def demo_password() -> tuple[str, bool]:
-    """DEMO_PASSWORD if set; otherwise one generated once and kept in var/ (returned as new=True)."""
-    import os
+DEMO_ADMIN = "admin"
+ADMIN_PASSWORD_FILE = "demo-admin-password"
 
-    if os.environ.get("DEMO_PASSWORD"):
-        return os.environ["DEMO_PASSWORD"], False
+
+def _secret_file_write(path: Path, secret: str) -> None:
+    """Write a secret readable by its owner only: created 0600, never world-readable for an instant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(secret + "\n")
+
+
+def demo_password() -> tuple[str, bool]:
+    """The annotators' password: DEMO_PASSWORD if set; otherwise one generated once and kept in
+    VAR_DIR/demo_password (returned as new=True)."""
+    if settings.DEMO_PASSWORD:
+        return settings.DEMO_PASSWORD, False
     path = settings.VAR_DIR / "demo_password"
     if path.exists():
         return path.read_text().strip(), False
     password = secrets.token_urlsafe(9)
-    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    path.write_text(password)
-    path.chmod(0o600)
+    _secret_file_write(path, password)
     return password, True
 
 
-def demo_users_ensure(*, password: str) -> dict[str, list[str]]:
+def demo_admin_ensure(*, annotator_password: str) -> dict:
+    """The demo admin, with a password of its own, set when the account is created and never reset.
+
+    TANDEM_DEMO_ADMIN_PASSWORD if set, else a random one written to VAR_DIR/demo-admin-password (0600)
+    and returned once, to be printed once. An admin left by an older demo with the annotators' password
+    gets its own now (the one case where an existing password changes: it was everybody's).
+    Returns {"username", "password" (only when just set, else None), "source"}.
+    """
     User = get_user_model()
-    admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
-    if created or not admin.check_password(password):
-        admin.is_staff = admin.is_superuser = admin.is_active = True
-        admin.set_password(password)
-        admin.save()
+    admin = User.objects.filter(username=DEMO_ADMIN).first()
+    if admin is not None and not admin.check_password(annotator_password):
+        return {"username": DEMO_ADMIN, "password": None, "source": "unchanged"}
+    if settings.TANDEM_DEMO_ADMIN_PASSWORD:
+        password, source = settings.TANDEM_DEMO_ADMIN_PASSWORD, "TANDEM_DEMO_ADMIN_PASSWORD"
+    else:
+        password = secrets.token_urlsafe(12)
+        source = str(settings.VAR_DIR / ADMIN_PASSWORD_FILE)
+        _secret_file_write(settings.VAR_DIR / ADMIN_PASSWORD_FILE, password)
+    if admin is None:
+        admin = User(username=DEMO_ADMIN, is_staff=True, is_superuser=True, is_active=True)
+    admin.set_password(password)
+    admin.save()
+    return {"username": DEMO_ADMIN, "password": password, "source": source}
+
+
+def demo_users_ensure(*, password: str) -> dict:
+    """The demo annotators (with `password`) and the demo admin (with its own, see `demo_admin_ensure`)."""
+    if password == settings.TANDEM_DEMO_ADMIN_PASSWORD:
+        raise ValueError("the demo annotators' password must not be the demo admin's (TANDEM_DEMO_ADMIN_PASSWORD)")
+    User = get_user_model()
     for name in DEMO_ANNOTATORS:
         user, created = User.objects.get_or_create(username=name)
         if created or not user.check_password(password) or not user.is_active:
             user.is_active = True
             user.set_password(password)
             user.save()
-    return {"admins": ["admin"], "annotators": list(DEMO_ANNOTATORS)}
+    admin = demo_admin_ensure(annotator_password=password)
+    return {"admins": [DEMO_ADMIN], "annotators": list(DEMO_ANNOTATORS), "admin": admin}
 
 
 @transaction.atomic

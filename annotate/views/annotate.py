@@ -134,7 +134,7 @@ def _error(request, exc: AssignmentError) -> HttpResponse:
 
 
 # Submit, skip and heartbeat do not look the campaign up by its slug: the engine finds the lease's
-# campaign and refuses with a clear 409 when the campaign closed or the annotator left its pool.
+# campaign and refuses with a clear 409 when the campaign closed, 403 when the annotator left its pool.
 
 
 @login_required

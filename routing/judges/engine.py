@@ -2,29 +2,38 @@
 they arrive.
 
 The HTTP calls run on an asyncio loop in a thread of their own (the per-judge limits in `limits.py`
-decide how many at once); the calling thread feeds it work, parses and stores the answers in batches and
-reports progress. Parse failures and refusals are stored with their raw text (they send the item to
-humans); calls that still fail after the retries are reported and tried again by the next run.
+decide how many at once); the calling thread feeds it work, parses the answers and stores each batch as
+soon as it arrives — an answer that was paid for is never held only in memory, so a process killed at any
+instant can lose (and the next run pay again for) only the calls in flight then — and reports progress
+on a timer. Parse failures and refusals are stored with their raw text (they send the item to humans);
+calls that still fail after the retries are reported and tried again by the next run.
+
+On a warm shutdown (`jobs.shutdown`) no new call is sent, the calls in flight are awaited (at most
+TANDEM_JUDGE_DRAIN_SECONDS), their answers stored, and `JobInterrupted` hands the run back to the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+
 from annotate.models import Annotation, Campaign, Judge
+from jobs.registry import JobInterrupted
+from jobs.shutdown import stopping
 from routing.judges import client as judge_client
 from routing.judges.limits import limiter_for_loop
 from routing.judges.plans import Plan
 from routing.judges.store import judgments_store, pending
 from routing.judges.verdicts import logprob_confidence, verdict_to_item
 
-FLUSH_ROWS = 200
-FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 0.5  # how often progress is reported (and cancellation checked); answers are stored at once
 MAX_REPORTED_FAILURES = 200
 
 
@@ -48,12 +57,36 @@ class _EventLoop:
         self.loop.close()
 
 
+class _NotSent(Exception):
+    """A call the stop gate held back: nothing was sent, so nothing was paid; the next run asks again."""
+
+
+class _StopGate:
+    """The limiter with one more condition: once a stop is requested, a call that gets its slot (a first
+    attempt or a retry) gives it back unsent. Counts the calls that went out."""
+
+    def __init__(self, limiter):
+        self.limiter = limiter
+        self.sent = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self, **limits):
+        async with self.limiter.slot(**limits):
+            if stopping():
+                raise _NotSent()
+            self.sent += 1
+            yield
+
+    async def close(self) -> None:
+        await self.limiter.close()
+
+
 class _Calls:
-    """Per-loop resources: one SDK client per judge and the shared limiter."""
+    """Per-loop resources: one SDK client per judge and the shared limiter (behind the stop gate)."""
 
     def __init__(self, plans: list[Plan]):
         self.clients = {plan.judge.pk: judge_client.judge_client(plan.judge) for plan in plans}
-        self.limiter = limiter_for_loop()
+        self.limiter = _StopGate(limiter_for_loop())
 
     async def close(self) -> None:
         for client in self.clients.values():
@@ -69,6 +102,7 @@ async def _open(plans: list[Plan]) -> _Calls:
 class _Outcome:
     row: Annotation | None = None
     failure: dict | None = None
+    unsent: bool = False
 
 
 def _messages(plan: Plan, campaign: Campaign, item: dict, swapped: bool) -> list[dict]:
@@ -125,6 +159,8 @@ def _request(calls: _Calls, plan: Plan, campaign: Campaign, item: dict, swapped:
 def _outcome(result, plan: Plan, campaign: Campaign, item: dict, swapped: bool, sample: int) -> _Outcome:
     """A stored judgment (verdict or parse failure) from a completion, or a reported failure."""
     judge = plan.judge
+    if isinstance(result, judge_client.CallFailed) and isinstance(result.__cause__, _NotSent):
+        return _Outcome(unsent=True)
     if isinstance(result, judge_client.CallFailed):
         failure = {"item": item["id"], "external_id": item["external_id"], "judge": judge.name, "swapped": swapped}
         return _Outcome(failure={**failure, "sample": sample, "error": str(result), "attempts": result.attempts})
@@ -160,6 +196,8 @@ def _outcome(result, plan: Plan, campaign: Campaign, item: dict, swapped: bool, 
 
 
 def _tally(outcome: _Outcome, stats: dict, failures: list[dict], rows: list[Annotation]) -> None:
+    if outcome.unsent:
+        return
     if outcome.row is not None:
         rows.append(outcome.row)
         stats["done"] += 1
@@ -172,9 +210,10 @@ def _tally(outcome: _Outcome, stats: dict, failures: list[dict], rows: list[Anno
 
 
 def judge_items(*, campaign: Campaign, plans: list[Plan], item_ids: list[int], on_flush) -> tuple[dict, list[dict]]:
-    """Judge these items' missing judgments; `on_flush(stats, failures)` runs after each stored batch
-    (it may raise JobCancelled: the answers already received are stored first). Returns what this
-    process did: {done, failed, parse_failures, cost_this_run} and the first failures."""
+    """Judge these items' missing judgments; `on_flush(stats, failures)` runs every FLUSH_SECONDS (it may
+    raise JobCancelled: the answers already received are stored). Returns what this process did:
+    {done, failed, parse_failures, cost_this_run} and the first failures. Raises JobInterrupted after a
+    warm shutdown stopped it (what was received is stored; the rest is pending for the next run)."""
     stats = {"done": 0, "failed": 0, "parse_failures": 0, "cost_this_run": Decimal(0)}
     failures: list[dict] = []
     # A request ready for every slot that frees up while this thread is busy storing results.
@@ -184,13 +223,16 @@ def judge_items(*, campaign: Campaign, plans: list[Plan], item_ids: list[int], o
     in_flight: dict[concurrent.futures.Future, tuple] = {}
     rows: list[Annotation] = []
     work = pending(plans=plans, item_ids=item_ids)
-    flushed_at = time.monotonic()
+    reported_at = time.monotonic()
+    drain_until = None
     try:
         while True:
-            while len(in_flight) < window and (unit := next(work, None)) is not None:
+            if drain_until is None and stopping():
+                drain_until = time.monotonic() + settings.TANDEM_JUDGE_DRAIN_SECONDS
+            while drain_until is None and len(in_flight) < window and (unit := next(work, None)) is not None:
                 plan, item, swapped, _ = unit
                 in_flight[loop.submit(_request(calls, plan, campaign, item, swapped))] = unit
-            if not in_flight:
+            if not in_flight or (drain_until is not None and time.monotonic() > drain_until):
                 break
             finished, _ = concurrent.futures.wait(
                 in_flight, timeout=FLUSH_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
@@ -198,10 +240,10 @@ def judge_items(*, campaign: Campaign, plans: list[Plan], item_ids: list[int], o
             for future in finished:
                 plan, item, swapped, sample = in_flight.pop(future)
                 _tally(_outcome(future.result(), plan, campaign, item, swapped, sample), stats, failures, rows)
-            if len(rows) >= FLUSH_ROWS or time.monotonic() - flushed_at >= FLUSH_SECONDS:
-                judgments_store(rows)
-                rows.clear()
-                flushed_at = time.monotonic()
+            judgments_store(rows)
+            rows.clear()
+            if time.monotonic() - reported_at >= FLUSH_SECONDS:
+                reported_at = time.monotonic()
                 on_flush(stats, failures)
     finally:
         for future in in_flight:
@@ -209,4 +251,10 @@ def judge_items(*, campaign: Campaign, plans: list[Plan], item_ids: list[int], o
         judgments_store(rows)  # answers already paid for are kept, whatever happens
         loop.run(calls.close())
         loop.close()
+    if drain_until is not None and (in_flight or next(work, None) is not None):
+        on_flush(stats, failures)
+        raise JobInterrupted(
+            f"the worker is shutting down: {stats['done']} judgments stored by this process, "
+            f"{len(in_flight)} calls still in flight dropped; the rest is judged when the run resumes"
+        )
     return stats, failures

@@ -11,7 +11,10 @@ import django
 
 def main(argv: list[str]) -> None:
     django.setup()
+    from jobs.shutdown import stop_on_sigterm
     from routing.judges.shards import shard_main
+
+    stop_on_sigterm()  # the run's process forwards the worker's warm shutdown as SIGTERM
 
     job_id, shard, shards = (int(a) for a in argv)
     print(json.dumps(shard_main(job_id=job_id, shard=shard, shards=shards)), flush=True)

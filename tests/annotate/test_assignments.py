@@ -335,7 +335,7 @@ def test_out_of_the_pool_or_inactive_submit_skip_and_heartbeat_are_refused():
     ):
         with pytest.raises(AssignmentError, match="no longer in this campaign's annotator pool") as info:
             action()
-        assert (info.value.code, info.value.status) == ("not_in_pool", 409)
+        assert (info.value.code, info.value.status) == ("not_in_pool", 403)
     assert not Annotation.objects.exists() and Item.objects.get(pk=held.item_id).assigned_count == 0
     colleague.is_active = False
     colleague.save()
@@ -358,11 +358,11 @@ def test_the_submit_answer_carries_my_progress_and_the_page_is_never_cached(clie
     assert 'id="my-progress" class="my-progress" hx-swap-oob="true"' in body
     assert '<strong class="mine" id="mine-count">1</strong>' in body
     assert '<span id="left-count">2</span> left for you' in body and "width: 33%" in body
-    # Removed from the pool: the page's submit answers 409 with the reason, not a 404 page.
+    # Removed from the pool: the page's submit answers 403 with the reason, not a 404 page.
     held = lease(user, campaign)
     campaign.annotators.add(UserFactory())
     answer = client.post(f"/c/{campaign.slug}/annotate/{held.pk}/submit/", {"label.overall": "1"})
-    assert answer.status_code == 409 and 'data-code="not_in_pool"' in answer.content.decode()
+    assert answer.status_code == 403 and 'data-code="not_in_pool"' in answer.content.decode()
 
 
 def test_the_label_edit_page(client):
