@@ -297,6 +297,11 @@ def campaign_new(request):
     data = request.POST
     values, errors = campaign_form_values(data, creating=True)
     checked = _check(values, errors, None)
+    by_preset = data.get("schema_mode") == "preset"
+    if not errors and (by_preset and not checked.get("preset") or not by_preset and not checked.get("label_schema")):
+        # Nothing to build the labels from: say which field, rather than fail on the missing value.
+        field = "preset" if by_preset else "label_schema"
+        errors[field] = "Choose a preset." if by_preset else "Give the label schema (or choose a preset)."
     if not errors:
         schema_args = (
             {"preset": checked["preset"]}

@@ -16,7 +16,13 @@ from django.urls import NoReverseMatch, path, reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate.access import admin_campaign, campaign_allows, campaign_role, can_create_campaigns
+from annotate.access import (
+    admin_campaign,
+    campaign_allows,
+    campaign_role,
+    campaigns_administered,
+    can_create_campaigns,
+)
 from annotate.models import Annotation, AnnotatorPool, Campaign, CampaignMember, Invitation
 from annotate.services.people import (
     InvitationUnusable,
@@ -96,6 +102,11 @@ def _staff(request) -> None:
         raise PermissionDenied("Only staff accounts manage accounts and pools.")
 
 
+def _visible_campaigns(user):
+    """Staff manage every account and pool, but learn of no campaign they hold no role on."""
+    return Campaign.objects.filter(pk__in=campaigns_administered(user=user).values("pk")).order_by("name")
+
+
 def _people_page(request, *, errors=None, values=None, new_account=None, status=200):
     query = (request.GET.get("q") or "").strip()
     accounts = User.objects.order_by("username")
@@ -105,8 +116,13 @@ def _people_page(request, *, errors=None, values=None, new_account=None, status=
         n_labels=Count("annotations", filter=Q(annotations__source=Annotation.Source.HUMAN), distinct=True)
     ).prefetch_related(
         "annotator_pools",
-        "annotator_campaigns",
-        Prefetch("campaign_memberships", queryset=CampaignMember.objects.select_related("campaign")),
+        Prefetch("annotator_campaigns", queryset=_visible_campaigns(request.user)),
+        Prefetch(
+            "campaign_memberships",
+            queryset=CampaignMember.objects.filter(campaign__in=_visible_campaigns(request.user)).select_related(
+                "campaign"
+            ),
+        ),
     )
     total = accounts.count()
     pools = AnnotatorPool.objects.annotate(
@@ -200,7 +216,7 @@ def _pool_page(request, pool: AnnotatorPool, *, errors=None, values=None, new_li
     context = {
         "pool": pool,
         "members": pool.members.order_by("username"),
-        "campaigns": pool.campaigns.order_by("name"),
+        "campaigns": pool.campaigns.filter(pk__in=_visible_campaigns(request.user)).order_by("name"),
         "invitations": _with_states(pool.invitations.select_related("used_by", "created_by")),
         "errors": errors or {},
         "values": values or {"expires": "7", "expires_unit": "days"},
@@ -549,7 +565,7 @@ def invitation_accept_view(request, token: str):
                     password=request.POST.get("password", ""),
                     password_again=request.POST.get("password_again", ""),
                 )
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                login(request, user)
         except InvitationUnusable as exc:  # someone else used or revoked it between the page and the click
             return _unusable(request, exc.state, invitation)
         except PeopleError as exc:
