@@ -3,10 +3,13 @@
 Markdown is parsed with raw HTML disabled, so `<script>` in a response is shown as text; code
 blocks are highlighted with Pygments; the result is then sanitized by nh3 (Ammonia) with a small
 allow-list, as a second line of defence. No images: an LLM response must not make an annotator's
-browser fetch a URL of its choosing.
+browser fetch a URL of its choosing, so an image is shown as its alt text. Links keep only absolute
+http(s) and mailto targets: a relative link in a response would point into Tandem itself.
 """
 
 from __future__ import annotations
+
+from html import escape
 
 import nh3
 from markdown_it import MarkdownIt
@@ -31,6 +34,7 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
 }
 _FORMATTER = HtmlFormatter(nowrap=True)
+LINK_SCHEMES = ("http://", "https://", "mailto:")
 
 
 def _highlight(code: str, lang: str, _attrs) -> str:
@@ -43,12 +47,19 @@ def _highlight(code: str, lang: str, _attrs) -> str:
     return highlight(code, lexer, _FORMATTER)
 
 
-_MD = (
-    MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
-    .enable("table")
-    .enable("strikethrough")
-    .disable("image")
-)
+def _image_as_text(_renderer, tokens, idx, _options, _env) -> str:
+    return escape(tokens[idx].content)
+
+
+def _keep_link(_element: str, attribute: str, value: str) -> str | None:
+    if attribute == "href" and not value.strip().lower().startswith(LINK_SCHEMES):
+        return None
+    return value
+
+
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
+_MD.enable("table").enable("strikethrough")
+_MD.add_render_rule("image", _image_as_text)
 
 
 def markdown_to_safe_html(text: str | None) -> str:
@@ -61,6 +72,7 @@ def markdown_to_safe_html(text: str | None) -> str:
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
+        attribute_filter=_keep_link,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
