@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "route_campaign": "bench.route_campaign",
     "campaign_home": "bench.campaign_home",
     "quality_control": "bench.quality_control",
+    "load_annotators": "bench.load_annotators",
 }
 
 
