@@ -37,8 +37,9 @@ FLUSH_SECONDS = 0.5  # how often progress is reported (and cancellation checked)
 MAX_REPORTED_FAILURES = 200
 
 
-class _EventLoop:
-    """An asyncio loop on a thread of its own, running the calls while the job's thread stores results."""
+class EventLoop:
+    """An asyncio loop on a thread of its own, running the calls while the job's thread stores results (and
+    working whatever loop the calling thread may be inside: a browser test's, an async server's)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -218,7 +219,7 @@ def judge_items(*, campaign: Campaign, plans: list[Plan], item_ids: list[int], o
     failures: list[dict] = []
     # A request ready for every slot that frees up while this thread is busy storing results.
     window = sum(plan.judge.concurrency for plan in plans) * 2
-    loop = _EventLoop()
+    loop = EventLoop()
     calls = loop.run(_open(plans))
     in_flight: dict[concurrent.futures.Future, tuple] = {}
     rows: list[Annotation] = []

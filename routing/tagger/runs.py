@@ -27,6 +27,7 @@ from annotate.models import Campaign, Item, ItemTags, Job, Judge
 from jobs.registry import JobFailed, job_handler
 from jobs.runner import job_create
 from routing.judges import client as judge_client
+from routing.judges.engine import EventLoop
 from routing.judges.limits import limiter_for_loop
 from routing.tagger.cache import items_to_tag
 from routing.tagger.prompt import PROMPT_VERSION, parse_tags, response_format, tagger_messages
@@ -155,7 +156,7 @@ def _tag_batch(loop, calls: _Calls, campaign: Campaign, chunk: list[int], stats:
     found = Item.objects.filter(pk__in=chunk).values_list("id", "external_id", "prompt")
     items = {item_id: (external_id, prompt) for item_id, external_id, prompt in found}
     chunk = [item_id for item_id in chunk if item_id in items]
-    answers = loop.run_until_complete(calls.ask_all([items[item_id][1] for item_id in chunk]))
+    answers = loop.run(calls.ask_all([items[item_id][1] for item_id in chunk]))
     rows = []
     for item_id, answer in zip(chunk, answers, strict=True):
         if isinstance(answer, judge_client.CallFailed):
@@ -197,8 +198,8 @@ def tag_items(job: Job, progress) -> dict:
     done = total - len(pending)
     progress(done=done, total=total, result=_summary(stats, failures, running=True))
     batch = max(1, min(MAX_BATCH, judge.concurrency * 4))
-    loop = asyncio.new_event_loop()
-    calls = loop.run_until_complete(_open(judge))
+    loop = EventLoop()
+    calls = loop.run(_open(judge))
     try:
         for start in range(0, len(pending), batch):
             rows = _tag_batch(loop, calls, campaign, pending[start : start + batch], stats, failures)
@@ -206,6 +207,6 @@ def tag_items(job: Job, progress) -> dict:
             done += len(rows)
             progress(done=done, total=total, result=_summary(stats, failures, running=True))
     finally:
-        loop.run_until_complete(calls.close())
+        loop.run(calls.close())
         loop.close()
     return _summary(stats, failures, running=False)

@@ -338,7 +338,7 @@ def test_the_page_is_for_the_campaigns_owners_admins_and_viewers(built, client):
     assert 'id="campaign-home-data"' in live and "<html" not in live
     quality = client.get(f"/c/{campaign.slug}/quality/").content.decode()
     assert f'href="/c/{campaign.slug}/routing/items/{built["items"]["h2"].pk}/"' in quality
-    assert "every 30s [document.visibilityState === 'visible']" in quality
+    assert "every 30s," in quality and "data-poll-visible-only" in quality
     assert "not computed yet" in quality
 
 

@@ -15,19 +15,6 @@ ARGS = [
 ]
 
 
-def _forget_a_leaked_event_loop() -> None:
-    """Playwright's sync API refuses to start inside a running event loop. Fixture setup never runs inside
-    one, so a loop marked running here was left behind by an earlier test in this process (an event loop
-    stopped from a signal handler or another thread keeps the thread's marker): clear the marker."""
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    asyncio.events._set_running_loop(None)
-
-
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
@@ -38,7 +25,6 @@ def browser():
 
     # Playwright's sync API runs an event loop; Django must allow sync DB calls from this thread.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    _forget_a_leaked_event_loop()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium

@@ -5,8 +5,6 @@ import re
 
 import pytest
 
-from tests.browser.conftest import browser, page  # noqa: F401  (the Chromium fixtures, shared)
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 STRICT = (
@@ -20,7 +18,7 @@ document.addEventListener('securitypolicyviolation',
 """
 
 
-def _strict_csp(page, live_server, seen: list[str]):  # noqa: F811
+def _strict_csp(page, live_server, seen: list[str]):
     """Serve every response of the live server with the strict policy, and note any request elsewhere."""
 
     def handle(route):
@@ -35,7 +33,7 @@ def _strict_csp(page, live_server, seen: list[str]):  # noqa: F811
     page.add_init_script(RECORD_VIOLATIONS)
 
 
-def test_swagger_ui_renders_the_v1_operations(page, live_server):  # noqa: F811
+def test_swagger_ui_renders_the_v1_operations(page, live_server):
     elsewhere: list[str] = []
     _strict_csp(page, live_server, elsewhere)
     page.goto(f"{live_server.url}/api/docs/")
@@ -46,7 +44,7 @@ def test_swagger_ui_renders_the_v1_operations(page, live_server):  # noqa: F811
     assert page.evaluate("window.__violations") == [] and elsewhere == []
 
 
-def test_redoc_renders_the_schema(page, live_server):  # noqa: F811
+def test_redoc_renders_the_schema(page, live_server):
     elsewhere: list[str] = []
     _strict_csp(page, live_server, elsewhere)
     page.goto(f"{live_server.url}/api/redoc/")
