@@ -95,7 +95,7 @@ def test_a_worker_killed_mid_export_never_lists_a_partial_file_and_the_export_re
     assert not export.complete and export.files == [] and export.job.state == "running"
     sweep_lost(export.job_id)
     workers(TANDEM_EXPORT_DIR=str(settings.TANDEM_EXPORT_DIR))
-    job = wait_for(lambda: ended(export.job_id), timeout=40, what="the resumed export")
+    job = wait_for(lambda: ended(export.job_id), timeout=120, what="the resumed export")
     assert job.state == "succeeded" and job.attempts == 2, job.error
     assert "worker lost at" in job.result["requeued"][0]
     export.refresh_from_db()
@@ -143,7 +143,7 @@ def test_a_worker_killed_mid_judge_run_resumes_and_pays_again_only_what_was_in_f
         campaign.judges.add(judge)
         worker = workers()
         job = judge_run_start(campaign=campaign, judges=[judge])
-        wait_for(lambda: Annotation.objects.filter(judge=judge).count() >= 80, timeout=40, what="80 judgments")
+        wait_for(lambda: Annotation.objects.filter(judge=judge).count() >= 80, timeout=120, what="80 judgments")
         kill(worker)
         stored_at_kill = Annotation.objects.filter(judge=judge).count()
         answered_at_kill = sum(server.answered.values())
@@ -152,7 +152,7 @@ def test_a_worker_killed_mid_judge_run_resumes_and_pays_again_only_what_was_in_f
         release_leaked_slots(judge)
         sweep_lost(job.pk)
         workers()
-        finished = wait_for(lambda: ended(job.pk), timeout=40, what="the resumed judge run")
+        finished = wait_for(lambda: ended(job.pk), timeout=120, what="the resumed judge run")
         assert finished.state == "succeeded" and finished.attempts == 2, finished.error
         assert finished.result["done"] == 300 and finished.result["failed"] == 0
         assert_every_judgment_once(campaign, judge, 300)
@@ -168,7 +168,7 @@ def test_a_warm_shutdown_mid_judge_run_drains_stores_and_leaves_the_job_to_resum
         campaign.judges.add(judge)
         worker = workers()
         job = judge_run_start(campaign=campaign, judges=[judge])
-        wait_for(lambda: Annotation.objects.filter(judge=judge).count() >= 80, timeout=40, what="80 judgments")
+        wait_for(lambda: Annotation.objects.filter(judge=judge).count() >= 80, timeout=120, what="80 judgments")
         worker.send_signal(signal.SIGTERM)  # Celery's warm shutdown
         assert worker.wait(timeout=30) == 0
         stopped = Job.objects.get(pk=job.pk)
@@ -177,7 +177,7 @@ def test_a_warm_shutdown_mid_judge_run_drains_stores_and_leaves_the_job_to_resum
         # Everything the endpoint answered before the stop is stored: nothing will be paid again.
         assert Annotation.objects.filter(judge=judge).count() == sum(server.answered.values()) < 300
         workers()  # the message the stopping worker queued is waiting for the next worker
-        finished = wait_for(lambda: ended(job.pk), timeout=40, what="the resumed judge run")
+        finished = wait_for(lambda: ended(job.pk), timeout=120, what="the resumed judge run")
         assert finished.state == "succeeded" and finished.result["done"] == 300, finished.error
         assert_every_judgment_once(campaign, judge, 300)
         assert paid_again(server) == 0
@@ -220,5 +220,5 @@ def test_submits_succeed_while_the_broker_is_down_and_their_jobs_run_once_it_is_
     summary = runner.jobs_sweep()  # beat's next sweep, now that the broker answers
     assert {job.pk for job in waiting} <= set(summary["resent"])
     for job in waiting:
-        done = wait_for(lambda job=job: ended(job.pk), timeout=40, what="the stats job")
+        done = wait_for(lambda job=job: ended(job.pk), timeout=120, what="the stats job")
         assert done.state == "succeeded" and done.error == "", done.error
