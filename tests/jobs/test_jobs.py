@@ -6,24 +6,10 @@ import pytest
 from django.utils import timezone
 
 from annotate.models import Job
-from jobs import registry, runner
+from jobs import runner
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def handlers():
-    """Register throwaway handlers for the test and remove them afterwards."""
-    added = []
-
-    def register(kind, func):
-        registry.job_handler(kind)(func)
-        added.append(kind)
-
-    yield register
-    for kind in added:
-        registry._HANDLERS.pop(kind, None)
 
 
 @pytest.mark.django_db(transaction=True)  # progress is written on its own connection

@@ -17,19 +17,6 @@ from tests.factories import JobFactory
 pytestmark = pytest.mark.django_db(transaction=True)  # heartbeats are written on their own connection
 
 
-@pytest.fixture
-def handlers():
-    added = []
-
-    def register(kind, func):
-        registry.job_handler(kind)(func)
-        added.append(kind)
-
-    yield register
-    for kind in added:
-        registry._HANDLERS.pop(kind, None)
-
-
 def test_a_handler_blocked_without_progress_calls_keeps_beating_and_is_not_swept(settings, handlers):
     settings.TANDEM_JOB_HEARTBEAT_SECONDS = 0.2
     seen = {}
