@@ -67,6 +67,16 @@ def job_dispatch(job_id: int, countdown: float = 0) -> bool:
     return True
 
 
+def broker_try_again() -> None:
+    """Let the next dispatch try the broker even within the few seconds after it was found down.
+
+    The sweep calls this before it sends its jobs again: it is what probes the broker, so a dispatch that
+    short-circuited moments ago must not turn its resend into another note without even trying."""
+    global _down_until
+    with _state:
+        _down_until = 0.0
+
+
 def _unsent(job_id: int, why: str) -> None:
     note = f"{UNSENT}{why} at {timezone.now():%Y-%m-%d %H:%M:%S} UTC; the sweep sends it again"
     try:

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import Job
-from jobs.dispatch import UNSENT, job_dispatch_on_commit
+from jobs.dispatch import UNSENT, broker_try_again, job_dispatch_on_commit
 from jobs.heartbeat import Heartbeat
 from jobs.registry import JobCancelled, JobFailed, JobInterrupted, followups_for, handler_for, job_kinds
 
@@ -218,6 +218,7 @@ def jobs_sweep(*, stale_seconds: int | None = None, redispatch_seconds: int | No
         Q(queued_at__lt=now - waited) | Q(error__startswith=UNSENT, queued_at__lte=now)
     )
     requeued, resent, failed = [], [], []
+    broker_try_again()
     with transaction.atomic():
         for job in Job.objects.select_for_update(skip_locked=True).filter(lost_worker | lost_message):
             if job.state == Job.State.QUEUED:
