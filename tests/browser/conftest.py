@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -61,6 +62,31 @@ def _quiesce(context, page, in_flight: set, timeout_ms: int = 15000) -> None:
     while in_flight and waited < timeout_ms and not page.is_closed():
         page.wait_for_timeout(50)
         waited += 50
+    _wait_for_other_queries(timeout_ms - waited)
+
+
+def _wait_for_other_queries(timeout_ms: int) -> None:
+    """Wait until no other connection to the test database is running a statement.
+
+    A request the page gave up on (htmx replacing a poll, a navigation) no longer counts as in flight for
+    the browser, yet the live server may still be running its queries; a join taking its table locks one by
+    one deadlocks with the flush's TRUNCATE taking them in another order.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state = 'active'"
+    )
+    deadline = time.monotonic() + max(timeout_ms, 1000) / 1000
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 def login(page, live_server, user, password="pw-for-tests-123"):
