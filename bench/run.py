@@ -176,6 +176,61 @@ def machine_info(database_url: str) -> dict:
     }
 
 
+# --- Beside the previous run ----------------------------------------------------------------------
+
+
+def figures(measurements: object, prefix: str = "") -> dict[str, float]:
+    """Every number of a result's measurements, by its dotted path (list entries by index)."""
+    out: dict[str, float] = {}
+    if isinstance(measurements, dict):
+        items = measurements.items()
+    elif isinstance(measurements, list):
+        items = ((str(i), v) for i, v in enumerate(measurements))
+    else:
+        if isinstance(measurements, (int, float)) and not isinstance(measurements, bool):
+            out[prefix] = measurements
+        return out
+    for key, value in items:
+        out.update(figures(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def beside_previous(previous: dict | None, current: dict) -> list[dict]:
+    """Each figure of `current` with the same figure of `previous` (None when it is new) and the change."""
+    before = figures((previous or {}).get("measurements", {}))
+    rows = []
+    for path, value in figures(current.get("measurements", {})).items():
+        old = before.get(path)
+        change = None if old in (None, 0) else round((value - old) / abs(old) * 100, 1)
+        rows.append({"figure": path, "previous": old, "now": value, "change_pct": change})
+    return rows
+
+
+def comparison_text(name: str, previous: dict | None, rows: list[dict], limit: int = 40) -> str:
+    if previous is None:
+        return f"{name}: no previous result to compare with"
+    when = previous.get("timestamp", "?")
+    commit = ((previous.get("machine") or {}).get("git") or {}).get("commit") or "?"
+    lines = [f"{name}: beside the previous run ({when}, {commit[:10]}{', quick' if previous.get('quick') else ''})"]
+    # The figures that moved most first: a benchmark has dozens, the reader wants the changes.
+    ordered = sorted(rows, key=lambda r: -abs(r["change_pct"]) if r["change_pct"] is not None else 0)
+    width = max((len(r["figure"]) for r in ordered[:limit]), default=0)
+    for row in ordered[:limit]:
+        old = "new" if row["previous"] is None else f"{row['previous']:g}"
+        change = "" if row["change_pct"] is None else f"  ({row['change_pct']:+.1f} %)"
+        lines.append(f"  {row['figure']:<{width}}  {old:>12} -> {row['now']:<12g}{change}")
+    if len(ordered) > limit:
+        lines.append(f"  … {len(ordered) - limit} more figures in the JSON's 'beside_previous'")
+    return "\n".join(lines)
+
+
+def _previous(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 # --- Main -----------------------------------------------------------------------------------------
 
 
@@ -206,8 +261,18 @@ def main(argv: list[str] | None = None) -> int:
             **{k: v for k, v in result.items() if k not in ("parameters", "measurements", "summary")},
         }
         path = args.results_dir / f"{name}.json"
+        previous = _previous(path)
+        rows = beside_previous(previous, document)
+        if previous is not None:
+            document["previous"] = {
+                "timestamp": previous.get("timestamp"),
+                "commit": ((previous.get("machine") or {}).get("git") or {}).get("commit"),
+                "quick": previous.get("quick"),
+            }
+            document["beside_previous"] = rows
         path.write_text(json.dumps(document, indent=2, default=str) + "\n")
         print(f"{name}: {result.get('summary', '')}  -> {os.path.relpath(path)}", flush=True)
+        print(comparison_text(name, previous, rows), flush=True)
     return 1 if failed else 0
 
 
