@@ -719,9 +719,11 @@ def agreement_report(
     n_items_multi = int(((codes >= 0).sum(axis=1) >= 2).sum())
     undefined: dict[str, list[str]] = {}
     notes: list[str] = []
+    kept: list[str] = []
 
     def keep(name: str, result: tuple[float | None, str]) -> float | None:
         value, reason = result
+        kept.append(name)
         if value is None:
             undefined.setdefault(reason, []).append(name)
         return value
@@ -774,5 +776,9 @@ def agreement_report(
         report["ci95"] = _intervals(
             codes, counts, values, ordinal=ordinal, point=report, fleiss_k=k, n=bootstrap, seed=seed, notes=notes
         )
-    report["notes"] = [f"{', '.join(names)}: {reason}" for reason, names in undefined.items()] + notes
+    if len(undefined) == 1 and len(next(iter(undefined.values()))) == len(kept):
+        # One reason for every figure (no labels yet, one rater): say it once, not after eight names.
+        report["notes"] = [f"no figure yet: {next(iter(undefined))}"] + notes
+    else:
+        report["notes"] = [f"{', '.join(names)}: {reason}" for reason, names in undefined.items()] + notes
     return report

@@ -505,3 +505,10 @@ def test_pair_rows_name_their_items():
         (0, 0, 1, 1, 2),
         (1, 1, 2, 3, 3),
     ]
+
+
+def test_one_reason_for_every_figure_is_said_once():
+    report = agreement_report(np.full((3, 2), NAN), domain=RUBRIC, ordinal=True, bootstrap=0)
+    assert report["notes"] == ["no figure yet: there are no labels"]
+    some = agreement_report(np.array([[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]), domain=RUBRIC, ordinal=True, bootstrap=0)
+    assert not any(note.startswith("no figure yet") for note in some["notes"])
