@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from annotate.models import Job
 from jobs.dispatch import UNSENT, broker_try_again, job_dispatch_on_commit
-from jobs.heartbeat import Heartbeat
+from jobs.heartbeat import Heartbeat, beat_file_fresh
 from jobs.registry import JobCancelled, JobFailed, JobInterrupted, followups_for, handler_for, job_kinds
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,8 @@ def jobs_sweep(*, stale_seconds: int | None = None, redispatch_seconds: int | No
                 )
                 job_dispatch_on_commit(job.pk)
                 resent.append(job.pk)
+            elif beat_file_fresh(job.pk, stale_seconds=stale.total_seconds()):
+                continue  # SQLite: the run is alive, its handler's transaction held the row's lock
             elif job.attempts >= settings.TANDEM_JOB_MAX_ATTEMPTS:
                 Job.objects.filter(pk=job.pk).update(
                     state=Job.State.FAILED,

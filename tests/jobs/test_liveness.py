@@ -112,3 +112,36 @@ def test_a_stop_request_reaches_callbacks_once_and_sigterm_asks_for_it():
         shutdown.stop_reset()
         signal.signal(signal.SIGTERM, old)
     assert not shutdown.stopping()
+
+
+def test_on_sqlite_a_handler_holding_the_write_lock_is_not_taken_for_lost(settings, handlers, tmp_path):
+    """An import holds SQLite's one write lock for its whole transaction, so the row's heartbeat cannot be
+    written meanwhile; the beat file carries it and the sweep that waited for the lock leaves the job be."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL writes the heartbeat row while another transaction writes other rows")
+    settings.TANDEM_JOB_HEARTBEAT_SECONDS = 0.2
+    settings.VAR_DIR = tmp_path
+    other = JobFactory(kind="test_other")
+    swept = {}
+
+    def sweep_later():
+        swept.update(runner.jobs_sweep(stale_seconds=1))
+
+    def holding(job, progress):
+        with transaction.atomic():
+            Job.objects.filter(pk=other.pk).update(error="written by the handler")
+            time.sleep(1.3)  # the row's heartbeat is older than the stale limit from here on
+            sweeper = threading.Thread(target=sweep_later)
+            sweeper.start()  # it waits for the write lock, then looks at the heartbeats
+            time.sleep(0.5)
+        sweeper.join(timeout=30)
+        return {"ok": True}
+
+    handlers("test_holding", holding)
+    job = runner.job_run(job_id=JobFactory(kind="test_holding").pk)
+    assert swept, "the sweep ran"
+    assert job.pk not in swept["requeued"]
+    assert job.state == "succeeded" and job.attempts == 1
+    assert not (tmp_path / "job-heartbeats" / str(job.pk)).exists()  # removed with the run
