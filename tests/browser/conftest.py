@@ -16,6 +16,34 @@ ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retried_on_deadlock():
+    """Retry the test database's flush when it deadlocks with a request still in the live server.
+
+    The page fixture stops the page and waits for what it sent, but a poll the browser had started and not
+    yet reported can reach the server after that; its join, taking table locks one by one, then deadlocks
+    with TRUNCATE. PostgreSQL aborts one of the two: the request (nobody waits for it any more) or the
+    flush, which is safe to run again.
+    """
+    from django.core.management.base import CommandError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        for attempt in range(3):
+            try:
+                return original(self)
+            except CommandError as exc:
+                if "deadlock detected" not in str(exc.__cause__) or attempt == 2:
+                    raise
+                time.sleep(0.5)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransactionTestCase, "_fixture_teardown", teardown)
+        yield
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
