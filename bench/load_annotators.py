@@ -654,8 +654,11 @@ def _server_env(queue: str, var_dir: str) -> dict:
     return env
 
 
-def _gunicorn(*, workers: int, keep_alive: int, env: dict, log: Path) -> tuple[subprocess.Popen, int, list[str]]:
-    port = _free_port()
+def _gunicorn(
+    *, workers: int, keep_alive: int, env: dict, log: Path, port: int | None = None
+) -> tuple[subprocess.Popen, int, list[str]]:
+    """The Procfile's `web` process on 127.0.0.1:`port` (a free one by default), once it answers /healthz."""
+    port = port or _free_port()
     values = {"TANDEM_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "GUNICORN_KEEP_ALIVE": keep_alive}
     argv = procfile_command("web", values)
     if "--keep-alive" not in argv:
