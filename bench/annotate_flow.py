@@ -9,15 +9,26 @@ client-side latency and the server's own time from the `Server-Timing` header.
 Targets (issue): p95 of next < 30 ms and of submit < 30 ms (server side); throughput that grows
 with processes until the database is the limit. Everything runs on one 2-core machine, so client
 threads, gunicorn and PostgreSQL share the same cores; the report says how busy the machine was.
+
+`--database sqlite` measures the embedded default instead: a fresh SQLite file under a temporary
+TANDEM_VAR_DIR, set up by a child process and served by gunicorn as the Procfile starts it (pass
+`--workers 2`). Targets there (issue 15): next p50 <= 5 ms and p95 <= 10 ms for one annotator, flat
+from 10k to 1M items (`--items 10000,1000000`), >= 100 labels/s for 8 annotators flat out
+(`--annotators 8`), and <= 6 ms of server CPU per next + submit (`server_cpu_ms_per_cycle`: the
+gunicorn processes' CPU time over the round divided by the labels given, whatever else the machine
+runs). Up to IMPORTED rows come through the import service; a larger campaign is filled by copying
+those rows in SQL (new external ids and queue ranks), so 1M items take a minute, not an hour.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -29,13 +40,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = 8765
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+IMPORTED = 20_000  # rows through the import service; more items are copies made in SQL
 THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 WORKER_CLASS = os.environ.get("BENCH_GUNICORN_CLASS", "gthread")
 
 
 def add_arguments(group) -> None:
-    group.add_argument("--items", type=int, default=100_000, help="items in the campaign (quick: 5,000)")
+    group.add_argument(
+        "--items", default="100000", help="items in the campaign, or several sizes comma-separated (quick: 5,000)"
+    )
+    group.add_argument(
+        "--database",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="postgresql (the benchmark database) or sqlite: the embedded default, a fresh file in a temp dir",
+    )
     group.add_argument("--annotators", type=int, default=32, help="concurrent annotators (client threads)")
     group.add_argument("--seconds", type=float, default=20.0, help="measured seconds per worker count")
     group.add_argument("--workers", default="1,2,4", help="gunicorn process counts to measure, comma-separated")
@@ -164,6 +184,24 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds of process `root` and its children (gunicorn's master and workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        if pid == root or ppid == root:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _cpu_busy() -> tuple[float, float]:
     with open("/proc/stat") as f:
         fields = [float(x) for x in f.readline().split()[1:]]
@@ -191,6 +229,11 @@ def measure(
         while time.time() < start_at:
             time.sleep(0.01)
         busy0, total0 = _cpu_busy()
+        server0 = _tree_cpu_s(server.pid)
+        while time.time() < stop_at:
+            time.sleep(0.01)
+        server1 = _tree_cpu_s(server.pid)  # at the end of the window: the clients' last calls may still run
+        load = os.getloadavg()
         results = [queue.get(timeout=seconds + 120) for _ in procs]
         busy1, total1 = _cpu_busy()
         for proc in procs:
@@ -202,6 +245,7 @@ def measure(
     n_errors = sum(n for _, _, n in results)
     submits = [s for s in samples if s[0] == "submit"]
     nexts = [s for s in samples if s[0] == "next"]
+    labels = len(submits)
     return {
         "workers": workers,
         "annotators": len(tokens),
@@ -215,6 +259,9 @@ def measure(
         "submit_server_ms": summarize([s[2] for s in submits]),
         "submit_client_ms": summarize([s[1] for s in submits]),
         "machine_cpu_busy_fraction": round((busy1 - busy0) / max(total1 - total0, 1), 3),
+        # The server's own CPU per next + submit: not inflated by other load on the machine (wall times are).
+        "server_cpu_ms_per_cycle": round((server1 - server0) * 1000 / labels, 2) if labels else None,
+        "load_average_1m": round(load[0], 2),
         "errors": n_errors,
         "error_examples": errors[:5],
     }
@@ -236,19 +283,57 @@ def _setup(items: int, annotators: int) -> tuple[object, list[str], dict]:
     )
     campaign.state = "open"
     campaign.save(update_fields=["state"])
+    imported = min(items, IMPORTED)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "items.jsonl"
-        write_pairwise_jsonl(path, items, seed=7)
+        write_pairwise_jsonl(path, imported, seed=7)
         began = time.perf_counter()
         with path.open("rb") as stream:
             report = items_import(campaign=campaign, stream=stream, filename=str(path))
         import_s = time.perf_counter() - began
+    began = time.perf_counter()
+    copied = _copy_items(campaign=campaign, items=items)
+    copy_s = time.perf_counter() - began
     User = get_user_model()
     tokens = []
     for i in range(annotators):
         user, _ = User.objects.get_or_create(username=f"bench-annotator-{i}")
         tokens.append(api_token_create(user=user, name="bench annotate_flow", days=1).key)
-    return campaign, tokens, {"items": report.created, "import_s": round(import_s, 2)}
+    setup = {
+        "items": report.created + copied,
+        "imported": report.created,
+        "import_s": round(import_s, 2),
+        "copied": copied,
+        "copy_s": round(copy_s, 2),
+    }
+    return campaign, tokens, setup
+
+
+def _copy_items(*, campaign, items: int) -> int:
+    """Fill the campaign up to `items` by copying its imported rows in SQL: each pass doubles it at most, with
+    new external ids and fresh random queue ranks (the queue's shuffle), in one transaction per pass."""
+    from django.db import connection, transaction
+
+    from annotate.models import Item
+
+    table = Item._meta.db_table
+    copy = [f.column for f in Item._meta.concrete_fields if f.column not in ("id", "external_id", "queue_rank")]
+    rank = "random()" if connection.vendor == "sqlite" else "(floor((random() - 0.5) * 1.8e19))::bigint"
+    suffix = "CAST(%s AS TEXT)" if connection.vendor == "sqlite" else "%s::text"
+    copied, passes = 0, 0
+    while True:
+        have = Item.objects.filter(campaign=campaign).count()
+        if have >= items or have == 0:
+            return copied
+        passes += 1
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(copy)}, external_id, queue_rank) "
+                f"SELECT {', '.join(copy)}, external_id || '-c' || {suffix}, {rank} FROM {table} "
+                "WHERE campaign_id = %s ORDER BY id LIMIT %s",
+                [passes, campaign.pk, items - have],
+            )
+            copied += cursor.rowcount
 
 
 def _teardown(campaign) -> None:
@@ -260,49 +345,152 @@ def _teardown(campaign) -> None:
     campaign.delete()
 
 
+def _sqlite_env(var_dir: Path) -> dict:
+    """The environment of `make run` on the embedded default, with its var/ in `var_dir`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TANDEM_CACHE_URL")}
+    env.update({"TANDEM_VAR_DIR": str(var_dir), "DEBUG": "0", "DJANGO_SETTINGS_MODULE": "annotate.settings"})
+    env.pop("TANDEM_REDIS_URL", None)
+    return env
+
+
+def _setup_sqlite(var_dir: Path, items: int, annotators: int) -> tuple[str, list[str], dict]:
+    """Migrate a fresh SQLite database in `var_dir` and set the campaign up there, in a child process."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--setup-sqlite", str(items), str(annotators)],
+        cwd=ROOT, env=_sqlite_env(var_dir), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"SQLite setup failed: {done.stderr[-3000:]}")
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer["slug"], answer["tokens"], answer["setup"]
+
+
+def _queue_plan(*, campaign, annotator) -> list[list[str]]:
+    """EXPLAIN QUERY PLAN (SQLite) of each lookup a work lease tries, for a fresh annotator: index searches only."""
+    from django.db import connection
+
+    from annotate.services.assignments import _work_walks
+
+    plans = []
+    with connection.cursor() as cursor:
+        for sql, params in _work_walks(annotator=annotator, campaign=campaign, columns="i.id"):
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plans.append([row[-1] for row in cursor.fetchall()])
+    return plans
+
+
+def _setup_sqlite_child(items: int, annotators: int) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", interactive=False, verbosity=0)
+    campaign, tokens, setup = _setup(items, annotators)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # what `make run`'s database has after SQLite's own optimize, roughly
+    fresh, _ = get_user_model().objects.get_or_create(username="bench-plan-probe")
+    setup["queue_plan"] = _queue_plan(campaign=campaign, annotator=fresh)
+    print(json.dumps({"slug": campaign.slug, "tokens": tokens, "setup": setup}))
+
+
+def _rounds(*, tokens, slug, seconds, worker_counts, args, env) -> dict:
+    single = measure(max(worker_counts), tokens[:1], slug, seconds, 1, env, 0)
+    paced = [measure(w, tokens, slug, seconds, args.client_processes, env, args.think_ms) for w in worker_counts]
+    flat_out = [measure(w, tokens, slug, seconds, args.client_processes, env, 0) for w in worker_counts]
+    return {"single_annotator": single, "paced": paced, "flat_out": flat_out}
+
+
 def run(args) -> dict:
     from django.conf import settings
 
-    items = 5_000 if args.quick else args.items
+    sizes = [5_000] if args.quick else [int(n) for n in str(args.items).split(",")]
     seconds = 5.0 if args.quick else args.seconds
     worker_counts = [1, 2] if args.quick else [int(w) for w in args.workers.split(",")]
-    campaign, tokens, setup = _setup(items, args.annotators)
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or (
-        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    env["DEBUG"] = "0"
-    try:
-        single = measure(max(worker_counts), tokens[:1], campaign.slug, seconds, 1, env, 0)
-        paced = [
-            measure(w, tokens, campaign.slug, seconds, args.client_processes, env, args.think_ms) for w in worker_counts
-        ]
-        flat_out = [measure(w, tokens, campaign.slug, seconds, args.client_processes, env, 0) for w in worker_counts]
-    finally:
-        _teardown(campaign)
-    typical = max(paced, key=lambda r: r["workers"])
-    summary = (
-        f"{len(tokens)} annotators, {setup['items']:,} items. Paced ({args.think_ms:.0f} ms per item, "
-        f"{typical['workers']} processes): next p50/p95 server {typical['next_server_ms']['p50']}/"
-        f"{typical['next_server_ms']['p95']} ms, submit {typical['submit_server_ms']['p50']}/"
-        f"{typical['submit_server_ms']['p95']} ms, {typical['labels_per_s']} labels/s. Flat out: "
-        + ", ".join(f"{r['workers']} proc → {r['labels_per_s']} labels/s" for r in flat_out)
-        + f". One annotator alone: next p50 {single['next_server_ms']['p50']} ms server, "
-        f"{single['next_client_ms']['p50']} ms client"
-    )
-    rounds = {"single_annotator": single, "paced": paced, "flat_out": flat_out}
+    database = getattr(args, "database", "postgresql")
+    by_items = {}
+    for items in sizes:
+        if database == "sqlite":
+            var_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-sqlite-"))
+            try:
+                slug, tokens, setup = _setup_sqlite(var_dir, items, args.annotators)
+                rounds = _rounds(
+                    tokens=tokens, slug=slug, seconds=seconds, worker_counts=worker_counts, args=args,
+                    env=_sqlite_env(var_dir),
+                )  # fmt: skip
+            finally:
+                shutil.rmtree(var_dir, ignore_errors=True)
+        else:
+            campaign, tokens, setup = _setup(items, args.annotators)
+            db = settings.DATABASES["default"]
+            env = dict(os.environ)
+            env["DATABASE_URL"] = os.environ.get("DATABASE_URL") or (
+                f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+            )
+            env["DEBUG"] = "0"
+            try:
+                rounds = _rounds(
+                    tokens=tokens, slug=campaign.slug, seconds=seconds, worker_counts=worker_counts, args=args, env=env
+                )
+            finally:
+                _teardown(campaign)
+        by_items[str(items)] = {"setup": setup, "rounds": rounds}
+    first = by_items[str(sizes[0])]
+    summary = "; ".join(_summary(items, by_items[str(items)], args) for items in sizes)
     return {
         "parameters": {
-            "items": items,
+            "database": database,
+            "items": sizes[0],
+            "item_sizes": sizes,
             "overlap": 3,
-            "annotators": len(tokens),
+            "annotators": args.annotators,
             "seconds": seconds,
             "worker_counts": worker_counts,
+            "threads_per_worker": THREADS,
             "client_processes": args.client_processes,
             "think_ms": args.think_ms,
-            "targets": {"next_p95_server_ms": 30, "submit_p95_server_ms": 30},
+            "targets": {
+                "next_p95_server_ms": 30,
+                "submit_p95_server_ms": 30,
+                "sqlite": {
+                    "next_p50_ms": 5,
+                    "next_p95_ms": 10,
+                    "flat_out_labels_per_s_8_annotators": 100,
+                    "server_cpu_ms_per_cycle": 6,
+                },
+            },
         },
-        "measurements": {"setup": setup, "rounds": rounds},
+        # setup and rounds: the first size, as before; by_items: every size.
+        "measurements": {"setup": first["setup"], "rounds": first["rounds"], "by_items": by_items},
         "summary": summary,
     }
+
+
+def _summary(items: int, measured: dict, args) -> str:
+    rounds, setup = measured["rounds"], measured["setup"]
+    typical = max(rounds["paced"], key=lambda r: r["workers"])
+    single = rounds["single_annotator"]
+    return (
+        f"{rounds['flat_out'][0]['annotators']} annotators, {setup['items']:,} items. Paced ({args.think_ms:.0f} ms "
+        f"per item, {typical['workers']} processes): next p50/p95 server {typical['next_server_ms']['p50']}/"
+        f"{typical['next_server_ms']['p95']} ms, submit {typical['submit_server_ms']['p50']}/"
+        f"{typical['submit_server_ms']['p95']} ms, {typical['labels_per_s']} labels/s. Flat out: "
+        + ", ".join(
+            f"{r['workers']} proc → {r['labels_per_s']} labels/s ({r['server_cpu_ms_per_cycle']} ms server CPU a label)"
+            for r in rounds["flat_out"]
+        )
+        + f". One annotator alone: next p50/p95 {single['next_server_ms']['p50']}/{single['next_server_ms']['p95']} ms "
+        f"server, {single['next_client_ms']['p50']}/{single['next_client_ms']['p95']} ms client, "
+        f"{single['server_cpu_ms_per_cycle']} ms server CPU per next + submit"
+    )
+
+
+if __name__ == "__main__":
+    # The child that sets a SQLite campaign up (`_setup_sqlite`); benchmarks run through bench/run.py.
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--setup-sqlite", nargs=2, type=int, metavar=("ITEMS", "ANNOTATORS"), required=True)
+    _setup_sqlite_child(*parser.parse_args().setup_sqlite)

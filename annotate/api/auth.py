@@ -8,7 +8,9 @@ import math
 from axes.backends import AxesStandaloneBackend
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -32,7 +34,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The API token contains characters no token has.") from exc
-        token = ApiToken.objects.select_related("user").filter(key_hash=key_hash(key)).first()
+        token = api_token_with_user(key_hash=key_hash(key))
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid API token.")
         now = timezone.now()
@@ -53,6 +55,45 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return "Token"
+
+
+def api_token_with_user(*, key_hash: str) -> ApiToken | None:
+    """The token with this hash and its user, in one indexed query on every API request.
+
+    Read each time, never cached, so a revoked or expired token is refused on the very next request.
+    Written out rather than `select_related(...).first()`: building that queryset costs several times the
+    query itself (about 1 ms of Python per request on a small machine, for a 50 µs lookup).
+    """
+    user_model = get_user_model()
+    token_fields = ApiToken._meta.concrete_fields
+    user_fields = user_model._meta.concrete_fields
+    columns = [f"t.{connection.ops.quote_name(f.column)}" for f in token_fields]
+    columns += [f"u.{connection.ops.quote_name(f.column)}" for f in user_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} FROM {ApiToken._meta.db_table} t "
+            f"JOIN {user_model._meta.db_table} u ON u.id = t.user_id WHERE t.key_hash = %s",
+            [key_hash],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        _from_db(field, value, connection) for field, value in zip([*token_fields, *user_fields], row, strict=True)
+    ]
+    token = ApiToken.from_db(connection.alias, [f.attname for f in token_fields], values[: len(token_fields)])
+    user = user_model.from_db(connection.alias, [f.attname for f in user_fields], values[len(token_fields) :])
+    token.user = user
+    return token
+
+
+def _from_db(field, value, connection):
+    """A column's value as the ORM would hand it over (SQLite returns datetimes as text, booleans as 0/1)."""
+    for converter in connection.ops.get_db_converters(field.get_col(field.model._meta.db_table)):
+        value = converter(value, field.get_col(field.model._meta.db_table), connection)
+    if hasattr(field, "from_db_value"):
+        value = field.from_db_value(value, None, connection)
+    return value
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -154,9 +154,17 @@ _DISPLAY_COLUMNS = ("id", "prompt", "response_a", "response_b", "response", "ref
 
 
 def _candidates_sql(
-    *, annotator, campaign: Campaign, gold: bool, columns: str, reopened: bool = False
-) -> tuple[str, list]:
-    """The items this annotator may be given next, best first (no LIMIT, no locking clause).
+    *,
+    annotator,
+    campaign: Campaign,
+    gold: bool,
+    columns: str,
+    reopened: bool = False,
+    fresh: bool = False,
+    parts: bool = False,
+) -> tuple:
+    """The items this annotator may be given next, best first (no LIMIT, no locking clause); with `parts`,
+    its pieces instead: (queue conditions, their params, "not seen" condition, its params, order).
 
     Hand-written because it runs on every lease and its shape matters:
     - the queue conditions repeat the partial index's predicate word for word, so the planner
@@ -187,7 +195,9 @@ def _candidates_sql(
         where, order = "i.campaign_id = %s AND i.gold_label IS NOT NULL", "i.queue_rank"
         params = [campaign.pk]
     else:
-        if reopened:
+        if fresh:  # untouched items only: an equality, so the index is walked in queue_rank order
+            bound, bound_params = "i.assigned_count = 0", []
+        elif reopened:
             bound = "i.assigned_count >= %s AND i.assigned_count < %s"
             bound_params = [campaign.overlap, campaign.overlap_max or campaign.overlap]
         else:
@@ -198,8 +208,42 @@ def _candidates_sql(
         )
         order = "i.assigned_count DESC, i.queue_rank"
         params = [campaign.pk, *bound_params]
+    if parts:
+        return where, params, not_seen, [annotator.pk, annotator.pk], order
     sql = f"SELECT {columns} FROM {_ITEM} i WHERE {where} AND {not_seen} ORDER BY {order}"
     return sql, [*params, annotator.pk, annotator.pk]
+
+
+# The first rows of the queue looked at for an item in progress (see `_work_walks`).
+QUEUE_WINDOW = 64
+
+
+def _work_walks(*, annotator, campaign: Campaign, columns: str):
+    """The work-item lookups `_lease_in_turn` tries in turn, each `(sql, params)` answering at most one row.
+
+    The queue puts the fullest items first, and the items this annotator labelled and that still wait for
+    others' labels are among them: one walk of the whole queue passes every one of those before it finds a
+    fresh item, a cost that grows with the annotator's own labels (1.6 µs a label on SQLite: 4 ms per `next`
+    after 2,500 labels alone on a campaign). So: (1) the first QUEUE_WINDOW rows of the queue, the first one
+    this annotator has not seen (exactly the full walk's answer when there is one); (2) else the untouched
+    items (`assigned_count` 0) in queue order, an index range where only the annotator's own skips and
+    expired leases are passed over; (3) else the full walk, so that "nothing" is only ever said by it.
+    An unseen item in progress beyond the window may wait until (2) runs dry, or until another annotator,
+    whose window it is in, takes it.
+    """
+    where, where_params, not_seen, seen_params, order = _candidates_sql(
+        annotator=annotator, campaign=campaign, gold=False, columns=columns, parts=True
+    )
+    # The window is walked on the queue's index alone; only the row chosen is read in full.
+    yield (
+        f"SELECT {columns} FROM {_ITEM} i WHERE i.id = (SELECT w.q_id FROM (SELECT i.id AS q_id, {not_seen} AS q_free, "
+        f"i.assigned_count AS q_count, i.queue_rank AS q_rank FROM {_ITEM} i WHERE {where} ORDER BY {order} "
+        f"LIMIT {QUEUE_WINDOW}) w WHERE w.q_free ORDER BY w.q_count DESC, w.q_rank LIMIT 1)",
+        [*seen_params, *where_params],
+    )
+    for fresh in (True, False):
+        pick, params = _candidates_sql(annotator=annotator, campaign=campaign, gold=False, columns=columns, fresh=fresh)
+        yield f"{pick} LIMIT 1", params
 
 
 def _new_assignment(*, annotator, campaign: Campaign, purpose: str, now: datetime) -> Assignment:
@@ -277,15 +321,26 @@ def _lease_in_turn(
     """Databases without SKIP LOCKED (SQLite): writers take turns, so a plain read will do."""
     gold = purpose != Assignment.Purpose.WORK
     columns = ", ".join("i." + c for c in _DISPLAY_COLUMNS)
-    pick, params = _candidates_sql(
-        annotator=annotator, campaign=campaign, gold=gold, columns=columns, reopened=reopened
-    )
+    if gold or reopened:
+        walks = [
+            (f"{pick} LIMIT 1", params)
+            for pick, params in [
+                _candidates_sql(annotator=annotator, campaign=campaign, gold=gold, columns=columns, reopened=reopened)
+            ]
+        ]
+    else:
+        walks = _work_walks(annotator=annotator, campaign=campaign, columns=columns)
     with transaction.atomic():
-        item = next(iter(Item.objects.raw(f"{pick} LIMIT 1", params)), None)
+        item = None
+        for sql, params in walks:
+            item = next(iter(Item.objects.raw(sql, params)), None)
+            if item is not None:
+                break
         if item is None:
             return None
         if not gold:
-            Item.objects.filter(pk=item.pk).update(assigned_count=F("assigned_count") + 1)
+            with connection.cursor() as cursor:  # raw: the ORM's update costs more than the statement
+                cursor.execute(f"UPDATE {_ITEM} SET assigned_count = assigned_count + 1 WHERE id = %s", [item.pk])
         assignment = _new_assignment(annotator=annotator, campaign=campaign, purpose=purpose, now=now)
         assignment.item = item
         assignment.save(force_insert=True)
@@ -510,8 +565,20 @@ def annotation_submit(
         )
         assignment.state = Assignment.State.SUBMITTED
         assignment.finished_at = now
-        assignment.save(update_fields=["state", "finished_at", "active_seconds"])
-        Item.objects.filter(pk=assignment.item_id).update(human_label_count=F("human_label_count") + 1)
+        # Raw, as the lease's own statements: on every submit the ORM's update machinery costs more than the SQL.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_ASSIGNMENT} SET state = %s, finished_at = %s, active_seconds = %s WHERE id = %s",
+                [
+                    assignment.state,
+                    connection.ops.adapt_datetimefield_value(now),
+                    assignment.active_seconds,
+                    assignment.pk,
+                ],
+            )
+            cursor.execute(
+                f"UPDATE {_ITEM} SET human_label_count = human_label_count + 1 WHERE id = %s", [assignment.item_id]
+            )
         # Quality control in the same transaction: the gate's counters (gold and too-fast labels), then
         # dynamic overlap on a work item (another label asked for, or the item marked contested).
         gate.after_label(annotation=annotation, assignment=assignment, campaign=campaign, now=now)
