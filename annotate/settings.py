@@ -118,6 +118,9 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE_DEFAULT}}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Kept open between requests: a new connection per request re-reads the schema and re-runs the PRAGMAs
+    # below, which cost more than the annotator's whole next + submit (gthread: one connection per thread).
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 600)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 30,
@@ -144,6 +147,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The embedded (SQLAlchemy) broker is polled, once a second by kombu's default: an import a request
+# waits for would start up to a second late. A poll is one indexed SELECT on a small SQLite file.
+# (Applied in annotate/celery.py: that transport hands its transport options to create_engine.)
+TANDEM_BROKER_POLL_SECONDS = float(os.environ.get("TANDEM_BROKER_POLL_SECONDS") or 0.05)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A running job's heartbeat is written every TANDEM_JOB_HEARTBEAT_SECONDS by a thread of the run (whatever
@@ -219,7 +226,12 @@ if not 1 <= TANDEM_IMPORT_MAX_JSON_DEPTH <= 200:
     raise ImproperlyConfigured(f"TANDEM_IMPORT_MAX_JSON_DEPTH={TANDEM_IMPORT_MAX_JSON_DEPTH} must be from 1 to 200")
 TANDEM_UPLOAD_DIR = Path(os.environ.get("TANDEM_UPLOAD_DIR", VAR_DIR / "uploads"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Uploads bigger than this go to a temporary file as they arrive (the import API spools every upload
+# straight into TANDEM_UPLOAD_DIR regardless): a web process never holds a large file in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# How long a POST to an import endpoint without ?async=1 waits for the worker's import job before it
+# answers 202 with the job to poll (0: import in the web process instead, as before).
+TANDEM_IMPORT_WAIT_SECONDS = env_int("TANDEM_IMPORT_WAIT_SECONDS", 300)
 
 # --- Auth, API --------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -265,8 +277,9 @@ def env_rate(name: str, default: str) -> str:
 
 
 # Throttle counters live in Django's cache. Redis when TANDEM_CACHE_URL (or TANDEM_REDIS_URL) is set, as in
-# production; otherwise files under var/cache, which every gunicorn process on the host shares with no setup
-# step and, unlike DatabaseCache, without taking the embedded SQLite database's write lock on each request.
+# production; otherwise SQLite files of their own (diskcache under var/throttle, the "throttle" alias), which every
+# gunicorn process on the host shares with no setup step, counts atomically across them and, unlike
+# DatabaseCache, never takes the embedded application database's write lock. Other cached values: var/cache.
 TANDEM_CACHE_URL = os.environ.get("TANDEM_CACHE_URL") or TANDEM_REDIS_URL
 if TANDEM_CACHE_URL:
     if not TANDEM_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
@@ -284,7 +297,16 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
             "OPTIONS": {"MAX_ENTRIES": 20000},
-        }
+        },
+        # diskcache: SQLite files under var/throttle, an atomic `incr` across processes. A write waits up to
+        # DATABASE_TIMEOUT for the file's lock and is retried; a read that waits longer counts as empty.
+        "throttle": {
+            "BACKEND": "diskcache.DjangoCache",
+            "LOCATION": str(VAR_DIR / "throttle"),
+            "TIMEOUT": None,
+            "SHARDS": 4,
+            "DATABASE_TIMEOUT": 0.25,
+        },
     }
 
 REST_FRAMEWORK = {

@@ -62,6 +62,8 @@ def add_arguments(group) -> None:
         help="before each timed import, wait up to SECONDS for other processes to go (nearly) idle",
     )
     group.add_argument("--no-tracemalloc", action="store_true", help="skip the (slow) tracemalloc run")
+    group.add_argument("--only-e2e", action="store_true", help="only the end-to-end API imports")
+    add_e2e_arguments(group)
 
 
 # --- Measuring helpers ----------------------------------------------------------------------------
@@ -694,6 +696,12 @@ def run(args) -> dict:
     }
     measurements: dict = {}
     workdir = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
+    if args.only_e2e:
+        try:
+            measurements["end_to_end"] = e2e_run(args, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return {"parameters": parameters, "measurements": measurements, "summary": _e2e_summary(measurements)}
     try:
         path = workdir / "items.jsonl"
         t0 = time.perf_counter()
@@ -787,6 +795,8 @@ def run(args) -> dict:
             measurements["command"] = command_import(path, rows, workdir)
         if args.profile:
             measurements["profile"] = profile_imports(path, rows, args.results_dir / "import_items.profile.txt")
+        if not args.skip_e2e:
+            measurements["end_to_end"] = e2e_run(args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -814,4 +824,260 @@ def run(args) -> dict:
         summary += f" (BUSY MACHINE: other processes used up to {busiest:.1f} cores during a timed run)"
     if target_applies:
         summary += f" [target < {TARGET_SECONDS:g} s: {'met' if measurements['target_met'] else 'MISSED'}]"
+    if "end_to_end" in measurements:
+        summary += "; " + _e2e_summary(measurements)
     return {"parameters": parameters, "measurements": measurements, "summary": summary}
+
+
+# --- End to end through the API, as the Procfile runs the server ------------------------------------
+# POST /api/campaigns/<ref>/items/import/ (no ?async: the request waits for the worker's job) against
+# gunicorn and a Celery worker started from the Procfile (bench/load_annotators.py's helpers), on the
+# PostgreSQL database of this run and on a fresh embedded SQLite under a temporary var dir.
+
+E2E_ROWS = (10_000, 50_000)
+GB = 1_000_000_000
+_E2E_SETUP = """
+import json, secrets
+from django.contrib.auth import get_user_model
+from annotate.services.campaigns import campaign_create
+from annotate.models.tokens import api_token_create
+user, _ = get_user_model().objects.get_or_create(username="bench-import-e2e", defaults={"is_superuser": True})
+user.is_superuser = user.is_staff = True
+user.save()
+slugs = [campaign_create(name=f"bench import e2e {n}", slug=f"{prefix}-{n}-{secrets.token_hex(3)}", kind="pairwise",
+         preset="simple-pairwise").slug for n in names]
+print("E2E", json.dumps({"slugs": slugs, "token": api_token_create(user=user, name="bench").key}))
+"""
+
+
+def add_e2e_arguments(group) -> None:
+    group.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end API imports")
+    group.add_argument("--skip-1gb", action="store_true", help="skip the 1 GB file's memory run")
+    group.add_argument("--e2e-databases", default="postgresql,sqlite", help="comma-separated: postgresql, sqlite")
+    group.add_argument("--e2e-port", type=int, default=None, help="gunicorn's port (default: a free one)")
+
+
+class _FamilyRss:
+    """Peak RSS of each process of gunicorn's and the worker's process trees, sampled every 20 ms."""
+
+    def __init__(self, roots: dict[str, int]):
+        self.roots = roots
+        self.peak: dict[str, float] = {name: 0.0 for name in roots}
+        self.before: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> dict[str, float]:
+        from bench.load_annotators import _family, _memory_mb
+
+        out = {}
+        for name, pid in self.roots.items():
+            out[name] = max((_memory_mb(p).get("VmRSS", 0.0) for p in _family(pid)), default=0.0)
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.02):
+            for name, mb in self._sample().items():
+                self.peak[name] = max(self.peak[name], mb)
+
+    def __enter__(self):
+        self.before = self._sample()
+        self.peak = dict(self.before)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _post_file(port: int, slug: str, token: str, path: Path) -> tuple[int, dict, float]:
+    """Stream a multipart upload from disk (never in this process's memory); (status, body, wall s)."""
+    import http.client
+
+    boundary = "tandem-bench-" + os.urandom(8).hex()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: application/x-ndjson\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    conn.putrequest("POST", f"/api/campaigns/{slug}/items/import/")
+    conn.putheader("Authorization", f"Token {token}")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
+    conn.endheaders()
+    conn.send(head)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            conn.send(chunk)
+    conn.send(tail)
+    sent = time.perf_counter() - t0
+    response = conn.getresponse()
+    body = json.loads(response.read() or b"{}")
+    body["_upload_s"] = sent
+    return response.status, body, time.perf_counter() - t0
+
+
+def _e2e_env(database: str, var_dir: Path) -> dict:
+    from bench.load_annotators import _server_env
+
+    if database == "postgresql":
+        env = _server_env(f"bench-import-{os.getpid()}", str(var_dir))
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+        env.update({"DEBUG": "0", "TANDEM_VAR_DIR": str(var_dir), "CELERY_TASK_DEFAULT_QUEUE": "celery"})
+    env["TANDEM_UPLOAD_DIR"] = str(var_dir / "uploads")
+    return env
+
+
+def _manage(env: dict, *argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(argv[:2])} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def e2e_database(database: str, *, data: dict[int, Path], big: Path | None, port: int | None = None) -> dict:
+    """Every end-to-end figure on one database: 10k and 50k first imports, a 50k re-import, the 1 GB run."""
+    from bench.load_annotators import (
+        _cpu_s,
+        _family,
+        _gunicorn,
+        _loadavg,
+        _start,
+        _stop,
+        _wait_log,
+        procfile_command,
+    )
+
+    var_dir = Path(tempfile.mkdtemp(prefix=f"tandem-bench-e2e-{database}-"))
+    env = _e2e_env(database, var_dir)
+    out: dict = {"database": database}
+    processes = []
+    try:
+        if database == "sqlite":
+            _manage(env, "migrate", "-v0")
+        names = [*(str(n) for n in data), *(["1gb"] if big else [])]
+        code = _E2E_SETUP.replace("names", repr(names)).replace("prefix", repr(f"{SLUG_PREFIX}-e2e"))
+        setup = json.loads(_manage(env, "shell", "-c", code).split("E2E", 1)[1])
+        slugs, token = dict(zip(names, setup["slugs"], strict=True)), setup["token"]
+        worker_log, web_log = var_dir / "worker.log", var_dir / "web.log"
+        worker = _start(procfile_command("worker", {}), env, worker_log)
+        processes.append(worker)
+        gunicorn, port, _ = _gunicorn(workers=2, keep_alive=75, env=env, log=web_log, port=port)
+        processes.append(gunicorn)
+        _wait_log("ready.", worker, worker_log)
+        runs = [(f"first_{n // 1000}k", str(n), path) for n, path in data.items()]
+        largest = max(data)
+        runs.append((f"reimport_{largest // 1000}k", str(largest), data[largest]))
+        if big:
+            runs.append(("file_1gb", "1gb", big))
+        for label, name, path in runs:
+            rows = sum(1 for _ in path.open("rb")) if name == "1gb" else int(name)
+            cpu0 = {k: sum(_cpu_s(_family(p)).values()) for k, p in (("web", gunicorn.pid), ("worker", worker.pid))}
+            with _FamilyRss({"web": gunicorn.pid, "worker": worker.pid}) as rss:
+                status, body, wall = _post_file(port, slugs[name], token, path)
+            cpu1 = {k: sum(_cpu_s(_family(p)).values()) for k, p in (("web", gunicorn.pid), ("worker", worker.pid))}
+            if status not in (200, 201):
+                raise RuntimeError(f"{database} {label}: HTTP {status}: {str(body)[:500]}")
+            out[label] = {
+                "rows": rows,
+                "mb": _mb(path.stat().st_size),
+                "status": status,
+                "created": body.get("created"),
+                "unchanged": body.get("unchanged"),
+                "wall_s": round(wall, 2),
+                "upload_s": round(body["_upload_s"], 2),  # until the last byte was sent; the rest is the import
+                "rows_per_s": round(rows / wall),
+                # Process CPU (load-independent): the import's cost where the wall clock is not trustworthy.
+                "web_cpu_s": round(cpu1["web"] - cpu0["web"], 2),
+                "worker_cpu_s": round(cpu1["worker"] - cpu0["worker"], 2),
+                "web_peak_rss_mb": rss.peak["web"],
+                "worker_peak_rss_mb": rss.peak["worker"],
+                "web_rss_growth_mb": round(rss.peak["web"] - rss.before["web"], 1),
+                "worker_rss_growth_mb": round(rss.peak["worker"] - rss.before["worker"], 1),
+                "loadavg": _loadavg(),
+            }
+            out[label].update(_job_timing(database, var_dir, slugs[name]))
+            print(f"import_items e2e {database} {label}: {out[label]}", file=sys.stderr, flush=True)
+    finally:
+        _stop(*processes)
+        if database == "postgresql":
+            from annotate.models import Campaign
+
+            for campaign in Campaign.objects.filter(slug__startswith=f"{SLUG_PREFIX}-e2e"):
+                drop_campaign(campaign.pk)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return out
+
+
+def _job_timing(database: str, var_dir: Path, slug: str) -> dict:
+    """How long the campaign's latest import job waited for the worker, and how long it ran."""
+    sql = (
+        "SELECT j.created_at, j.started_at, j.finished_at FROM annotate_job j JOIN annotate_campaign c "
+        "ON c.id = j.campaign_id WHERE c.slug = %s AND j.kind = 'import_items' ORDER BY j.id DESC LIMIT 1"
+    )
+    if database == "postgresql":
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [slug])
+            row = cursor.fetchone()
+    else:
+        import sqlite3
+
+        from django.utils.dateparse import parse_datetime
+
+        with contextlib.closing(sqlite3.connect(var_dir / "tandem.sqlite3")) as db:
+            found = db.execute(sql.replace("%s", "?"), [slug]).fetchone()
+        row = found and [parse_datetime(value) if value else None for value in found]
+    if not row or not row[1] or not row[2]:
+        return {}
+    return {
+        "job_start_delay_s": round((row[1] - row[0]).total_seconds(), 3),
+        "job_run_s": round((row[2] - row[1]).total_seconds(), 2),
+    }
+
+
+def e2e_run(args, workdir: Path) -> dict:
+    """The issue's targets, end to end: ≥ 35,000 rows/s on PostgreSQL, ≥ 15,000 on SQLite, memory per process."""
+    from bench.datagen import write_pairwise_jsonl
+
+    data = {}
+    for n in E2E_ROWS:
+        data[n] = workdir / f"e2e-{n}.jsonl"
+        write_pairwise_jsonl(data[n], n, args.seed, CHAT_FRACTION)
+    big = None
+    if not args.skip_1gb:
+        big = Path(tempfile.mkdtemp(prefix="tandem-bench-1gb-", dir="/tmp")) / "items-1gb.jsonl"
+        rows = GB // (data[E2E_ROWS[-1]].stat().st_size // E2E_ROWS[-1]) + 1
+        write_pairwise_jsonl(big, rows, args.seed + 2, CHAT_FRACTION)
+    try:
+        results = {
+            db: e2e_database(db, data=data, big=big, port=args.e2e_port) for db in args.e2e_databases.split(",") if db
+        }
+    finally:
+        if big is not None:
+            shutil.rmtree(big.parent, ignore_errors=True)
+    return {
+        "note": "POST without ?async (the request waits for the worker's job), until the items are visible; peak RSS "
+        "is the largest single process of gunicorn's tree (web) and of the worker's, sampled every 20 ms",
+        "targets": {"postgresql_rows_per_s": 35_000, "sqlite_rows_per_s": 15_000, "web_mb": 150, "worker_mb": 250},
+        **results,
+    }
+
+
+def _e2e_summary(measurements: dict) -> str:
+    parts = []
+    for db, figures in measurements["end_to_end"].items():
+        if not isinstance(figures, dict) or "database" not in figures:
+            continue
+        runs = [f"{k} {v['rows_per_s']:,} rows/s" for k, v in figures.items() if isinstance(v, dict)]
+        web = max(v["web_peak_rss_mb"] for v in figures.values() if isinstance(v, dict))
+        worker = max(v["worker_peak_rss_mb"] for v in figures.values() if isinstance(v, dict))
+        parts.append(f"API {db}: {', '.join(runs)}; peak RSS web {web:.0f} MiB, worker {worker:.0f} MiB")
+    return "; ".join(parts)

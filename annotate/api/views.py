@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -30,8 +32,16 @@ from annotate.services.campaigns import (
     campaign_update,
     state_from_word,
 )
-from annotate.services.imports import ImportFailed, MappingError, annotations_import, items_import, mapping_parse
-from jobs.runner import job_cancel, job_create
+from annotate.services.imports import (
+    ImportFailed,
+    MappingError,
+    RowError,
+    annotations_import,
+    items_import,
+    mapping_parse,
+)
+from annotate.services.imports.spool import SpooledUpload, UploadDirHandler, spooled_discard
+from jobs.runner import job_cancel, job_create, job_wait
 
 from . import filters, serializers
 from .errors import ApiError
@@ -186,9 +196,15 @@ class LabelList(generics.ListAPIView):
 class _ImportView(APIView):
     """POST a file (multipart field `file`); `?async=1` runs it as a job and answers 202.
 
+    The upload is written straight to TANDEM_UPLOAD_DIR as it arrives (`UploadDirHandler`) and the
+    worker imports it, so a web process never holds the file nor pays for parsing it. Without
+    `?async=1` the request waits for that job (up to TANDEM_IMPORT_WAIT_SECONDS) and answers as an
+    in-process import would — 201/200 with the report, 400 with the rows at fault — or 202 with the
+    job to poll once the wait runs out.
+
     Item imports also take `mapping` (JSON: `{"prompt": "question", "metadata": ["topic"]}`, see
     `mapping_parse`) and `?dry_run=1`, which answers the report the import would give (its problems
-    in `errors`) with 200 and writes nothing.
+    in `errors`) with 200 and writes nothing (read here, streaming from the spooled file).
     """
 
     permission_classes = [IsCampaignAdmin]
@@ -197,7 +213,22 @@ class _ImportView(APIView):
     job_kind = ""
     takes_mapping = False
 
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body (authentication's CSRF check may): the handlers are fixed then.
+        request.upload_handlers = [UploadDirHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
     def post(self, request, ref: str):
+        handed_over = False
+        try:
+            response, handed_over = self._post(request, ref)
+            return response
+        finally:
+            files = getattr(request, "_files", None)  # only what was parsed: a refusal before that read nothing
+            if not handed_over and hasattr(files, "values"):
+                spooled_discard(files.values())
+
+    def _post(self, request, ref: str) -> tuple[Response, bool]:
         campaign = campaign_for(request, ref, need="manage")
         upload = serializers.ImportUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
@@ -218,25 +249,61 @@ class _ImportView(APIView):
             report = type(self).importer(
                 campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, dry_run=True, **options
             )
-            return Response(report.as_dict(), status=status.HTTP_200_OK)
-        if _flag(request.query_params.get("async")):
-            settings.TANDEM_UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-            path = settings.TANDEM_UPLOAD_DIR / f"{uuid.uuid4().hex}.upload"
-            with path.open("wb") as out:
-                for chunk in file.chunks():
-                    out.write(chunk)
-            job = job_create(
-                kind=self.job_kind,
-                params={"path": str(path), "filename": file.name, "format": fmt, "mapping": options.get("mapping")},
-                campaign=campaign,
-                created_by=request.user,
-            )
-            return Response({"job": serializers.JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+            return Response(report.as_dict(), status=status.HTTP_200_OK), False
+        run_async = _flag(request.query_params.get("async"))
+        if not run_async and (connection.in_atomic_block or settings.TANDEM_IMPORT_WAIT_SECONDS <= 0):
+            # Inside an open transaction a job (dispatched on commit) could not start before this
+            # request ends: import here, from the spooled file.
+            return self._imported(campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, **options), False
+        path = _spooled_path(file)
+        job = job_create(
+            kind=self.job_kind,
+            params={"path": str(path), "filename": file.name, "format": fmt, "mapping": options.get("mapping")},
+            campaign=campaign,
+            created_by=request.user,
+        )
+        if run_async:
+            return Response({"job": serializers.JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED), True
         try:
-            report = type(self).importer(campaign=campaign, stream=file.file, filename=file.name, fmt=fmt, **options)
+            job = job_wait(job=job, timeout=settings.TANDEM_IMPORT_WAIT_SECONDS, poll=IMPORT_WAIT_POLL)
+        except TimeoutError:
+            job.refresh_from_db()
+            return Response({"job": serializers.JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED), True
+        return _job_answer(job), True
+
+    def _imported(self, **kwargs) -> Response:
+        try:
+            report = type(self).importer(**kwargs)
         except ImportFailed as exc:
             raise ImportRejected(exc) from None
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
+
+
+IMPORT_WAIT_POLL = 0.05  # s between looks at the job row while a request waits for its import
+
+
+def _spooled_path(file) -> Path:
+    """Where the upload is on disk for the job: the spooled file itself, or (another handler) a copy."""
+    if isinstance(file, SpooledUpload):
+        file.file.close()
+        return file.path
+    settings.TANDEM_UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+    path = settings.TANDEM_UPLOAD_DIR / f"{uuid.uuid4().hex}.upload"
+    with path.open("wb") as out:
+        for chunk in file.chunks():
+            out.write(chunk)
+    return path
+
+
+def _job_answer(job: Job) -> Response:
+    """A finished import job answered as the in-process import would have answered."""
+    result = job.result or {}
+    if job.state == Job.State.SUCCEEDED:
+        report = {key: value for key, value in result.items() if key != "requeued"}
+        return Response(report, status=status.HTTP_201_CREATED if report.get("created") else status.HTTP_200_OK)
+    if job.state == Job.State.FAILED and isinstance(result.get("errors"), list):
+        raise ImportRejected(ImportFailed([RowError(**error) for error in result["errors"]]))
+    raise ApiError(job.error or f"the import job ended {job.state}", code="import_failed", status=500)
 
 
 def _flag(value: str | None) -> bool:

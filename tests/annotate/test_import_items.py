@@ -308,3 +308,32 @@ def test_text_that_needs_escaping_survives_copy(campaign):
         ).unchanged
         == 1
     )
+
+
+def test_a_duplicate_far_apart_in_an_empty_campaign_is_worded_like_any_other(campaign):
+    # Into an empty campaign rows go straight in and the unique constraint finds the duplicate,
+    # many batches after its first line; the checked pass then words it exactly.
+    rows = [pair(i) for i in range(11_000)] + [pair(3)]
+    error = refused(campaign, jsonl(*rows))
+    expected = "items.jsonl, line 11001, field 'id': duplicate id 'p3' (first at line 4)"
+    assert [str(e) for e in error.errors] == [expected]
+    assert not RoutingDecision.objects.filter(campaign=campaign).exists()
+
+
+def test_rows_read_back_as_they_were_parsed(campaign):
+    from annotate.services.imports.rows import item_row_parse
+
+    rows = [
+        pair(1, metadata={"ünï": "cödé", "n": [1, 2.5, None]}, model_a="m1", model_b="m2"),
+        pair(2, prompt=[{"role": "system", "content": "be\tterse"}, {"role": "user", "content": "hi\\n"}]),
+        pair(3, gold_label={"overall": 1}, reference="ref\r\nline"),
+    ]
+    report = run(campaign, jsonl(*rows))
+    assert report.created == 3
+    for row in rows:
+        expected = item_row_parse(row, kind=campaign.kind, schema=campaign.label_schema)
+        item = Item.objects.get(campaign=campaign, external_id=row["id"])
+        for name in (*expected.CONTENT_FIELDS, "gold_explanation", "content_hash"):
+            assert getattr(item, name) == getattr(expected, name), name
+    again = run(campaign, jsonl(*rows))
+    assert (again.created, again.unchanged, again.n_conflicts) == (0, 3, 0)

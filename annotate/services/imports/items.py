@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import orjson
+import psycopg.errors
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 
@@ -109,63 +111,45 @@ def items_import(
 ) -> ImportReport:
     """Import every row of `stream` into `campaign`, or nothing at all (ImportFailed).
 
-    One transaction: the campaign row is locked (two uploads cannot both create an id), the
-    campaign's existing ids are read once, and new rows stream into the table as they are parsed
-    (COPY on PostgreSQL). A bad row anywhere rolls back everything written before it.
+    One transaction: the campaign row is locked (two uploads cannot both create an id), and new
+    rows stream into the table as they are parsed (COPY on PostgreSQL, large executemany batches
+    on SQLite). A bad row anywhere rolls back everything written before it.
+
+    Into a campaign without items (the bulk case) rows go straight in and the database's unique
+    constraint finds duplicate ids, so memory stays flat in the file size. Any problem there —
+    a bad row, a duplicate — rolls that attempt back and the file is read again by the checked
+    pass, which keeps the campaign's ids and the file's in memory to word every problem by line
+    and field (and which a campaign that already has items always takes).
 
     `mapping` (see `mapping_parse`) renames source columns to item fields first. With `dry_run`
     nothing is written or locked: the report says what the import would do, and lists the problems
     in `report.errors` instead of raising them.
     """
-    errors = ErrorCollector(filename)
-    report = ImportReport(dry_run=dry_run)
-    seen: dict[str, str] = {}  # external id -> where it first appeared in this file
-    conflicted: list[tuple[str, ItemRow]] = []
     mapping = mapping or {}
-    estimate = _RowEstimate(stream) if progress else None
     with transaction.atomic():
         if not dry_run:
             Campaign.objects.select_for_update().filter(pk=campaign.pk).exists()
         started = timezone.now()
-        existing = dict(Item.objects.filter(campaign=campaign).values_list("external_id", "content_hash"))
-        with _NullSink() if dry_run else _sink(campaign) as sink:
-            for where, raw in rows_checked(iter_source(stream, filename=filename, fmt=fmt), errors):
-                report.rows += 1
-                try:
-                    row = item_row_parse(mapping_apply(raw, mapping), kind=campaign.kind, schema=campaign.label_schema)
-                except RowProblem as exc:
-                    errors.add(where, mapping_field(exc.field, mapping), str(exc))
-                    continue
-                first = seen.get(row.external_id)
-                if first is not None:
-                    errors.add(
-                        where, mapping_field("id", mapping), f"duplicate id {row.external_id!r} (first at {first})"
+        report = None
+        if not dry_run and _rewindable(stream) and not Item.objects.filter(campaign=campaign).exists():
+            position = stream.tell()
+            try:
+                with transaction.atomic():  # a savepoint: a failed attempt leaves nothing behind
+                    report = _import_unchecked(
+                        campaign=campaign, stream=stream, filename=filename, fmt=fmt, progress=progress, mapping=mapping
                     )
-                    continue
-                seen[row.external_id] = where
-                if errors.errors:
-                    if errors.full:
-                        break
-                    if not dry_run:
-                        continue  # keep validating to report more problems, but write nothing more
-                old_hash = existing.get(row.external_id)
-                if old_hash is None:
-                    sink.add(row)
-                    report.created += 1
-                elif old_hash == row.content_hash:
-                    report.unchanged += 1
-                else:
-                    conflicted.append((where, row))
-                if estimate and report.rows % PROGRESS_EVERY == 0:
-                    progress(done=report.rows, total=estimate.total(report.rows))
-            if not errors.errors and report.rows == 0:
-                errors.add("", "", "the file has no rows")
-            if dry_run:
-                report.errors = errors.errors
-            else:
-                errors.raise_if_any()  # inside the sink: an unfinished COPY is aborted, not committed
-        if conflicted:
-            _record_conflicts(campaign, conflicted, report)
+            except _NeedsChecking:
+                stream.seek(position)
+        if report is None:
+            report = _import_checked(
+                campaign=campaign,
+                stream=stream,
+                filename=filename,
+                fmt=fmt,
+                progress=progress,
+                mapping=mapping,
+                dry_run=dry_run,
+            )
         if dry_run:
             return report
         # Decisions for the new items, and routes for items an earlier policy left unrouted.
@@ -181,6 +165,98 @@ def items_import(
                     f"ANALYZE {Item._meta.db_table} "
                     "(campaign_id, route, gold_label, assigned_count, queue_rank, external_id)"
                 )
+    return report
+
+
+class _NeedsChecking(Exception):
+    """The unchecked pass met a problem; the checked pass reads the file again to word it."""
+
+
+def _rewindable(stream: BinaryIO) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _import_unchecked(
+    *, campaign: Campaign, stream: BinaryIO, filename: str, fmt: str | None, progress, mapping: Mapping
+) -> ImportReport:
+    """Every row straight into an empty campaign; _NeedsChecking at the first problem of any kind."""
+    report = ImportReport()
+    estimate = _RowEstimate(stream) if progress else None
+    kind, schema = campaign.kind, campaign.label_schema
+    try:
+        with _sink(campaign) as sink:
+            add = sink.add
+            for _where, raw in iter_source(stream, filename=filename, fmt=fmt):
+                if isinstance(raw, ReaderError):
+                    raise _NeedsChecking
+                add(item_row_parse(mapping_apply(raw, mapping) if mapping else raw, kind=kind, schema=schema))
+                report.rows += 1
+                if estimate and report.rows % PROGRESS_EVERY == 0:
+                    progress(done=report.rows, total=estimate.total(report.rows))
+            if report.rows == 0:
+                raise _NeedsChecking
+    except (RowProblem, ReaderError, IntegrityError, sqlite3.IntegrityError, psycopg.errors.IntegrityError):
+        raise _NeedsChecking from None
+    report.created = report.rows
+    return report
+
+
+def _import_checked(
+    *,
+    campaign: Campaign,
+    stream: BinaryIO,
+    filename: str,
+    fmt: str | None,
+    progress,
+    mapping: Mapping,
+    dry_run: bool,
+) -> ImportReport:
+    """Row by row against the campaign's ids and the file's: every problem found and worded, conflicts listed."""
+    errors = ErrorCollector(filename)
+    report = ImportReport(dry_run=dry_run)
+    seen: dict[str, str] = {}  # external id -> where it first appeared in this file
+    conflicted: list[tuple[str, ItemRow]] = []
+    estimate = _RowEstimate(stream) if progress else None
+    existing = dict(Item.objects.filter(campaign=campaign).values_list("external_id", "content_hash"))
+    with _NullSink() if dry_run else _sink(campaign) as sink:
+        for where, raw in rows_checked(iter_source(stream, filename=filename, fmt=fmt), errors):
+            report.rows += 1
+            try:
+                row = item_row_parse(mapping_apply(raw, mapping), kind=campaign.kind, schema=campaign.label_schema)
+            except RowProblem as exc:
+                errors.add(where, mapping_field(exc.field, mapping), str(exc))
+                continue
+            first = seen.get(row.external_id)
+            if first is not None:
+                errors.add(where, mapping_field("id", mapping), f"duplicate id {row.external_id!r} (first at {first})")
+                continue
+            seen[row.external_id] = where
+            if errors.errors:
+                if errors.full:
+                    break
+                if not dry_run:
+                    continue  # keep validating to report more problems, but write nothing more
+            old_hash = existing.get(row.external_id)
+            if old_hash is None:
+                sink.add(row)
+                report.created += 1
+            elif old_hash == row.content_hash:
+                report.unchanged += 1
+            else:
+                conflicted.append((where, row))
+            if estimate and report.rows % PROGRESS_EVERY == 0:
+                progress(done=report.rows, total=estimate.total(report.rows))
+        if not errors.errors and report.rows == 0:
+            errors.add("", "", "the file has no rows")
+        if dry_run:
+            report.errors = errors.errors
+        else:
+            errors.raise_if_any()  # inside the sink: an unfinished COPY is aborted, not committed
+    if conflicted:
+        _record_conflicts(campaign, conflicted, report)
     return report
 
 
@@ -322,50 +398,76 @@ class _CopySink:
 
 
 class _BulkSink:
-    """SQLite and other databases: batched multi-row INSERTs."""
+    """SQLite and other databases: one prepared INSERT run by executemany over large batches.
+
+    Raw parameter tuples instead of model instances (bulk_create builds an object and a multi-row
+    statement per batch, several times the cost of the insert itself). On SQLite the page cache
+    is enlarged for the load, so index pages stay in memory; the connection gets its own size back
+    afterwards. `synchronous` is left as the settings have it (NORMAL under WAL: a commit is
+    durable once the WAL is synced, and a bulk load gains little from weakening that).
+    """
+
+    BATCH = 5000
+    CACHE_KIB = 16 * 1024  # 16 vs 64 MiB: the same CPU for a 50k-row load (bench), 50 MB less RSS
 
     def __init__(self, campaign: Campaign):
-        self.campaign = campaign
+        self.campaign_id = campaign.pk
         self.route = initial_route(campaign=campaign)
-        self.rows: list[ItemRow] = []
+        self.now = connection.ops.adapt_datetimefield_value(timezone.now())
+        self.rows: list[tuple] = []
+        columns = ", ".join(COPY_COLUMNS)
+        self.sql = f"INSERT INTO {Item._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(COPY_COLUMNS))})"
+        self.sqlite = connection.vendor == "sqlite"
+        self.cache_size = None
 
     def __enter__(self):
+        self._cursor = connection.cursor()
+        if self.sqlite:
+            self._cursor.execute("PRAGMA cache_size")
+            self.cache_size = self._cursor.fetchone()[0]
+            self._cursor.execute(f"PRAGMA cache_size = -{self.CACHE_KIB}")
         return self
 
     def add(self, row: ItemRow) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= BATCH_SIZE:
+        dumps = orjson.dumps
+        self.rows.append(
+            (
+                self.campaign_id,
+                row.external_id,
+                dumps(row.prompt).decode(),
+                row.response_a,
+                row.response_b,
+                row.model_a,
+                row.model_b,
+                row.response,
+                row.reference,
+                dumps(row.metadata).decode(),
+                None if row.gold_label is None else dumps(row.gold_label).decode(),
+                row.gold_explanation,
+                self.route,
+                row.content_hash,
+                0,
+                0,
+                queue_rank(self.campaign_id, row.external_id),
+                self.now,
+            )
+        )
+        if len(self.rows) >= self.BATCH:
             self._send()
 
     def _send(self) -> None:
-        Item.objects.bulk_create(
-            [
-                Item(
-                    campaign=self.campaign,
-                    external_id=row.external_id,
-                    prompt=row.prompt,
-                    response_a=row.response_a,
-                    response_b=row.response_b,
-                    model_a=row.model_a,
-                    model_b=row.model_b,
-                    response=row.response,
-                    reference=row.reference,
-                    metadata=row.metadata,
-                    gold_label=row.gold_label,
-                    gold_explanation=row.gold_explanation,
-                    route=self.route,
-                    content_hash=row.content_hash,
-                    queue_rank=queue_rank(self.campaign.pk, row.external_id),
-                )
-                for row in self.rows
-            ],
-            batch_size=500,
-        )
-        self.rows = []
+        if self.rows:
+            self._cursor.executemany(self.sql, self.rows)
+            self.rows = []
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self._send()
+        try:
+            if exc_type is None:
+                self._send()
+        finally:
+            if self.cache_size is not None:
+                self._cursor.execute(f"PRAGMA cache_size = {int(self.cache_size)}")
+            self._cursor.close()
         return False
 
 
