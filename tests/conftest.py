@@ -40,6 +40,16 @@ def _fresh_cache(settings):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _broker_reachable_again():
+    """Each test starts with the dispatcher trying the broker: a test that found it down (on purpose) must not
+    leave the next test's dispatches in the few seconds in which they do not even try."""
+    from jobs import dispatch
+
+    dispatch.broker_try_again()
+    yield
+
+
 @pytest.fixture
 def eager_celery():
     """Run tasks in-process for tests that are about our code, not about the broker."""

@@ -120,7 +120,9 @@ def _wait_for_other_queries(timeout_ms: int) -> None:
 def login(page, live_server, user, password="pw-for-tests-123"):
     page.goto(f"{live_server.url}/accounts/login/")
     # The username box has autofocus; typing before the browser applied it would lose keystrokes.
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    # Predicates are arrow functions: a bare expression that needs polling is evaluated with eval, which
+    # the CSP (no 'unsafe-eval') refuses.
+    page.wait_for_function("() => document.activeElement && document.activeElement.name === 'username'")
     page.keyboard.type(user.username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)

@@ -32,7 +32,7 @@ def test_an_annotator_link_signs_a_stranger_up_once(page, browser, live_server):
     link = page.input_value("#new-link-url")
     assert link.startswith(f"{live_server.url}/invite/")
     page.click("#copy-link")
-    page.wait_for_function("document.getElementById('copy-done').textContent === 'Copied.'")
+    page.wait_for_function("() => document.getElementById('copy-done').textContent === 'Copied.'")
     row = page.locator("#invitations tbody tr").first
     assert row.get_attribute("data-state") == "pending" and "for Sam" in row.inner_text()
 
