@@ -301,7 +301,7 @@ else:
         # diskcache: SQLite files under var/throttle, an atomic `incr` across processes. A write waits up to
         # DATABASE_TIMEOUT for the file's lock and is retried; a read that waits longer counts as empty.
         "throttle": {
-            "BACKEND": "diskcache.DjangoCache",
+            "BACKEND": "annotate.api.throttles.CounterCache",
             "LOCATION": str(VAR_DIR / "throttle"),
             "TIMEOUT": None,
             "SHARDS": 4,

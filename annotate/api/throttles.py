@@ -8,7 +8,7 @@ atomically, and the previous window's count weighted by how much of it still lie
 `duration` seconds. DRF's own throttles keep a list of every request's time under the key and rewrite
 it on each request: at 6,000/min that list is 6,000 floats pickled per request, and two processes
 rewriting it at once lose each other's requests. The counters live in the cache alias "throttle" when
-settings name one (the embedded default: diskcache's DjangoCache, SQLite files of their own shared by
+settings name one (the embedded default: `CounterCache`, diskcache's SQLite files of their own shared by
 every process, whose `incr` is atomic across them), else in the default cache.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from diskcache import DjangoCache
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
@@ -31,6 +32,18 @@ THROTTLE_CACHE = "throttle"
 
 def counter_cache() -> BaseCache:
     return caches[THROTTLE_CACHE if THROTTLE_CACHE in settings.CACHES else "default"]
+
+
+class CounterCache(DjangoCache):
+    """diskcache's Django cache, kept open between requests (the embedded default's "throttle" alias).
+
+    Django closes every cache when a request finishes; diskcache's close shuts its SQLite files, so each
+    request would open them again (four shards, their PRAGMAs and settings reads: ~4× the annotator's whole
+    next + submit). Its connections are per thread and per process already, so keeping them is safe.
+    """
+
+    def close(self, **kwargs):
+        pass
 
 
 class _LiveRateThrottle(SimpleRateThrottle):
