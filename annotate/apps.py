@@ -10,5 +10,5 @@ class AnnotateConfig(AppConfig):
 
     def ready(self) -> None:
         # Job kinds must be known to the web process (to create jobs) and the worker (to run them).
-        from annotate import receivers  # noqa: F401  (routing's signals)
+        from annotate import cascade, receivers  # noqa: F401  (the ORM's side of items' constraints; routing's signals)
         from annotate.services import exports, job_handlers, stats  # noqa: F401

@@ -201,7 +201,7 @@ def _campaign(*, name: str, rows: list[dict], settings: dict, seed: int):
     from annotate.models import Campaign, Item
     from annotate.services.campaigns import campaign_create
     from annotate.services.imports import items_import
-    from annotate.services.imports.items import queue_rank
+    from annotate.services.imports.columns import queue_rank
 
     campaign = campaign_create(name=name, kind="pairwise", preset="simple-pairwise", overlap=3)
     stream = io.BytesIO("".join(json.dumps(row) + "\n" for row in rows).encode())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -69,13 +67,16 @@ def initial_route(*, campaign: Campaign) -> str:
     return static[0] if static else Item.Route.UNROUTED
 
 
-def route_new_items(*, campaign: Campaign, since: datetime) -> int:
-    """Record decisions for the items imported since `since` (routed as they were inserted) and
-    route items an earlier policy left unrouted; returns how many decisions were written.
+def route_new_items(*, campaign: Campaign, after_id: int | None) -> int:
+    """Record decisions for the items imported with ids above `after_id` (routed as they were inserted;
+    None when the import created none) and route items an earlier policy left unrouted; returns how many
+    decisions were written.
 
     Set-based statements whose plans cannot go quadratic: no anti-join against the table being
-    written (which, on a table without statistics yet, made a 100,000-row import take minutes).
-    Runs in the caller's transaction, so no item exists without its decision.
+    written (which, on a table without statistics yet, made a 100,000-row import take minutes), and
+    new items found by a range of the primary key, never by a scan whose cost is every campaign's
+    items (the table's statistics predate the import). Runs in the caller's transaction, so no item
+    exists without its decision.
     """
     static = _static_destination(campaign)
     if static is None:
@@ -94,9 +95,11 @@ def route_new_items(*, campaign: Campaign, since: datetime) -> int:
             f"UPDATE {item_table} SET route = %s WHERE campaign_id = %s AND route = %s",
             [destination, campaign.pk, Item.Route.UNROUTED],
         )
+        if after_id is None:
+            return written
         cursor.execute(
-            insert + "WHERE campaign_id = %s AND route = %s AND created_at >= %s",
-            [*values, campaign.pk, destination, since],
+            insert + "WHERE id > %s AND campaign_id = %s AND route = %s",
+            [*values, after_id, campaign.pk, destination],
         )
         return written + cursor.rowcount
 

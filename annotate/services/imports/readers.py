@@ -69,28 +69,36 @@ def read_jsonl(stream: BinaryIO, *, max_row_bytes: int, max_depth: int) -> Itera
         if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
-            text = _decode(raw, where)
-        except ReaderError as exc:
-            yield where, exc
-            continue
-        if not text.strip():
-            continue
-        yield where, _json_line(raw, text, where, max_depth)
+            # orjson checks the UTF-8 itself: the line is decoded to text only when it fails.
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            try:
+                text = _decode(raw, where)
+            except ReaderError as bad_utf8:
+                yield where, bad_utf8
+                continue
+            if not text.strip():
+                continue
+            value = _json_fallback(text, str(exc), where, max_depth)
+            if isinstance(value, ReaderError):
+                yield where, value
+                continue
+        yield where, _depth_checked(value, raw, where, max_depth)
 
 
-def _json_line(raw: bytes, text: str, where: str, max_depth: int) -> object:
-    """One line's JSON value, or the ReaderError that says why not (nesting included: never a RecursionError)."""
+def _json_fallback(text: str, orjson_error: str, where: str, max_depth: int) -> object:
+    """What orjson refused, read by the standard library (which words the error better, and reads NaN)."""
+    if orjson_error.startswith("depth limit"):
+        return ReaderError(where, depth_refusal(max_depth))
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if str(exc).startswith("depth limit"):
-            return ReaderError(where, depth_refusal(max_depth))
-        try:
-            value = json.loads(text)  # the standard library words the error better, and reads NaN
-        except json.JSONDecodeError as exc:
-            return ReaderError(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
-        except RecursionError:
-            return ReaderError(where, depth_refusal(max_depth))
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ReaderError(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return ReaderError(where, depth_refusal(max_depth))
+
+
+def _depth_checked(value: object, raw: bytes, where: str, max_depth: int) -> object:
     # Nesting needs one bracket a level: a line with no more brackets than the limit (strings included)
     # cannot be too deep, and two C-speed counts are far cheaper than walking the value.
     if raw.count(b"[") + raw.count(b"{") > max_depth and json_depth_over(value, max_depth):

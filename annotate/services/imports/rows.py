@@ -55,7 +55,17 @@ class ItemRow:
     )
 
     def content(self) -> dict:
-        content = {name: getattr(self, name) for name in self.CONTENT_FIELDS}
+        content = {
+            "prompt": self.prompt,
+            "response_a": self.response_a,
+            "response_b": self.response_b,
+            "model_a": self.model_a,
+            "model_b": self.model_b,
+            "response": self.response,
+            "reference": self.reference,
+            "metadata": self.metadata,
+            "gold_label": self.gold_label,
+        }  # CONTENT_FIELDS, spelt out: built for every imported row
         if self.gold_explanation:
             # Only when given, so items imported before explanations existed keep their content hash.
             content["gold_explanation"] = self.gold_explanation
@@ -84,9 +94,12 @@ def _cell_json(value: str, key: str) -> object:
     """A cell's JSON, refused when it nests deeper than TANDEM_IMPORT_MAX_JSON_DEPTH (never a RecursionError)."""
     limit = max_json_depth()
     try:
-        decoded = json.loads(value)
-    except RecursionError:
-        raise RowProblem(depth_refusal(limit), key) from None
+        decoded = orjson.loads(value)  # several times json's speed; json words what orjson refuses
+    except orjson.JSONDecodeError:
+        try:
+            decoded = json.loads(value)
+        except RecursionError:
+            raise RowProblem(depth_refusal(limit), key) from None
     if value.count("[") + value.count("{") > limit and json_depth_over(decoded, limit):
         raise RowProblem(depth_refusal(limit), key)
     return decoded
@@ -100,7 +113,9 @@ def _maybe_json(value: object, key: str) -> object:
     """
     if not isinstance(value, str):
         return value
-    head = value.lstrip()[:1]
+    head = value[:1]
+    if head.isspace():  # (not lstrip() first: that copies every response of every row)
+        head = value.lstrip()[:1]
     if head == "{" and key in ("metadata", "gold_label"):
         try:
             return _cell_json(value, key)
@@ -192,14 +207,25 @@ def _pair(row: dict) -> tuple[str, str, str, str, str | list | None]:
     )
 
 
+PROMPT_KEYS = ("prompt", "instruction", "input", "question", "orig_instruction")
+_SET_ASIDE = frozenset((*PROMPT_KEYS, "metadata", "gold_label", "gold_explanation"))
+_NO_METADATA = object()
+
+
 def item_row_parse(row: object, *, kind: str, schema: dict) -> ItemRow:
-    """One imported row → ItemRow, or RowProblem naming the field. Unknown fields go to metadata."""
+    """One imported row → ItemRow, or RowProblem naming the field. Unknown fields go to metadata.
+
+    Called once per imported row (a million times for a large file), so it is written for speed:
+    one pass over each list of layouts, no intermediate objects beyond the item itself.
+    """
     if not isinstance(row, dict):
         raise RowProblem(f"a row must be a JSON object, not {type(row).__name__}")
-    used: set[str] = set()
-    raw_id = next((row[k] for k in ID_KEYS if k in row), None)
-    id_key = next((k for k in ID_KEYS if k in row), "id")
-    used.add(id_key)
+    id_key, raw_id = "id", None
+    for key in ID_KEYS:
+        if key in row:
+            id_key, raw_id = key, row[key]
+            break
+    used = [id_key]
     if raw_id is not None:
         if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
             raise RowProblem(f"must be a string or an integer, not {type(raw_id).__name__}", id_key)
@@ -214,33 +240,36 @@ def item_row_parse(row: object, *, kind: str, schema: dict) -> ItemRow:
     item = ItemRow(external_id=external_id, prompt="")
     if kind in ("pairwise", "both"):
         key_a, key_b, item.response_a, item.response_b, derived_prompt = _pair(row)
-        used.update((key_a, key_b))
+        used += (key_a, key_b)
         if derived_prompt is not None and not any(k in row for k in ("prompt", "instruction", "input", "question")):
             item.prompt = derived_prompt
         for model_a, model_b in MODEL_LAYOUTS:
             if model_a in row or model_b in row:
                 item.model_a = _text(row, model_a, required=False)
                 item.model_b = _text(row, model_b, required=False)
-                used.update((model_a, model_b))
+                used += (model_a, model_b)
                 break
     if kind == "rubric":
         key = next((k for k in RESPONSE_KEYS if k in row), None)
         if key is None:
             raise RowProblem(f"missing: a rubric row needs one response ({', '.join(RESPONSE_KEYS)})", "response")
         item.response = _text(row, key)
-        used.add(key)
+        used.append(key)
     if not item.prompt:
         item.prompt = _prompt(row)
-    used.update(("prompt", "instruction", "input", "question", "orig_instruction"))
-    ref_key = next((k for k in REFERENCE_KEYS if k in row), None)
-    if ref_key:
-        item.reference = _text(row, ref_key, required=False)
-        used.add(ref_key)
+    for ref_key in REFERENCE_KEYS:
+        if ref_key in row:
+            item.reference = _text(row, ref_key, required=False)
+            used.append(ref_key)
+            break
 
-    metadata = _maybe_json(row.get("metadata", {}), "metadata")
-    if not isinstance(metadata, dict):
-        raise RowProblem("must be a JSON object", "metadata")
-    used.add("metadata")
+    metadata = row.get("metadata", _NO_METADATA)
+    if metadata is _NO_METADATA:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        metadata = _maybe_json(metadata, "metadata")
+        if not isinstance(metadata, dict):
+            raise RowProblem("must be a JSON object", "metadata")
     if "gold_label" in row:
         gold = _maybe_json(row["gold_label"], "gold_label")
         try:
@@ -249,17 +278,17 @@ def item_row_parse(row: object, *, kind: str, schema: dict) -> ItemRow:
             )
         except label_schema.LabelError as exc:
             raise RowProblem(str(exc).removeprefix("label").lstrip(".: ") or str(exc), "gold_label") from None
-        used.add("gold_label")
     if "gold_explanation" in row:
         item.gold_explanation = _text(row, "gold_explanation", required=False)
         if item.gold_explanation and item.gold_label is None:
             raise RowProblem("is given without a gold_label to explain", "gold_explanation")
-        used.add("gold_explanation")
-    extras = {k: v for k, v in row.items() if k not in used}
-    clash = sorted(set(extras) & set(metadata))
-    if clash:
-        raise RowProblem(f"'{clash[0]}' is both a column and a key of metadata", clash[0])
-    item.metadata = {**metadata, **extras}
+    extras = {k: v for k, v in row.items() if k not in _SET_ASIDE and k not in used}
+    if extras:
+        clash = sorted(extras.keys() & metadata.keys())
+        if clash:
+            raise RowProblem(f"'{clash[0]}' is both a column and a key of metadata", clash[0])
+        metadata = {**metadata, **extras}
+    item.metadata = metadata
     canonical = orjson.dumps(item.content(), option=orjson.OPT_SORT_KEYS)
     if b"\\u0000" in canonical:
         raise RowProblem("contains a NUL character (\\u0000), which the database cannot store")

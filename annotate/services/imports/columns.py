@@ -1,0 +1,56 @@
+"""The item columns an import writes, their PostgreSQL types and the queue rank: shared by the import's
+sinks (`items`) and its staging table (`staging`); every other column takes its database default."""
+
+from __future__ import annotations
+
+import hashlib
+
+COPY_COLUMNS = (
+    "campaign_id",
+    "external_id",
+    "prompt",
+    "response_a",
+    "response_b",
+    "model_a",
+    "model_b",
+    "response",
+    "reference",
+    "metadata",
+    "gold_label",
+    "gold_explanation",
+    "route",
+    "content_hash",
+    "human_label_count",
+    "assigned_count",
+    "queue_rank",
+    "created_at",
+)
+
+
+# PostgreSQL's types of COPY_COLUMNS, for COPY's binary format.
+COPY_TYPES = (
+    "int8",
+    "varchar",
+    "jsonb",
+    "text",
+    "text",
+    "varchar",
+    "varchar",
+    "text",
+    "text",
+    "jsonb",
+    "jsonb",
+    "text",
+    "varchar",
+    "varchar",
+    "int4",
+    "int4",
+    "int8",
+    "timestamptz",
+)
+
+
+def queue_rank(campaign_id: int, external_id: str) -> int:
+    """A stable pseudo-random rank: the same item keeps its place, each campaign has its own order."""
+    digest = hashlib.blake2b(f"{campaign_id}:{external_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
