@@ -10,6 +10,7 @@ connection timeout). The sweep sends every such job again as soon as it can reac
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -23,11 +24,7 @@ from jobs.registry import RUN_TASK
 
 log = logging.getLogger(__name__)
 UNSENT = "not sent to a worker: "  # how a queued job's error starts when its message never reached the broker
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # redis is the production broker's client, not a requirement of the embedded one
-    RedisError = OSError
-BROKER_ERRORS = (OperationalError, KombuError, RedisError, OSError)
+BROKER_ERRORS = (OperationalError, KombuError, OSError)
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.1}
 _state = threading.Lock()
 _down_until = 0.0
@@ -36,6 +33,13 @@ _down_logged = False
 
 def job_dispatch_on_commit(job_id: int, countdown: float = 0) -> None:
     transaction.on_commit(lambda: job_dispatch(job_id, countdown=countdown))
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    """BROKER_ERRORS, and redis's errors once redis is loaded (by the production broker's transport). Not
+    imported here: redis is no requirement of the embedded broker, and it costs ~20 MiB in every process."""
+    redis_exceptions = sys.modules.get("redis.exceptions")
+    return BROKER_ERRORS + (redis_exceptions.RedisError,) if redis_exceptions else BROKER_ERRORS
 
 
 def job_dispatch(job_id: int, countdown: float = 0) -> bool:
@@ -48,7 +52,7 @@ def job_dispatch(job_id: int, countdown: float = 0) -> bool:
     task = current_app.tasks[RUN_TASK]
     try:
         task.apply_async((job_id,), countdown=countdown or None, retry=True, retry_policy=RETRY_POLICY)
-    except BROKER_ERRORS as exc:
+    except _broker_errors() as exc:
         with _state:
             _down_until = time.monotonic() + 5
             first, _down_logged = not _down_logged, True

@@ -13,7 +13,6 @@ the all-human accuracy plus the rest at the policy's accuracy with the budget le
 from __future__ import annotations
 
 from annotate.models import Campaign, Item, RoutingDecision
-from routing import evaluation
 from routing.gold import llm_only_gate
 from routing.reads import human_labels, judge_labels, stale_judgments, text_fields
 from routing.router import CALIBRATION, human_target
@@ -93,6 +92,9 @@ def routing_forecast(*, campaign: Campaign, repeats: int = REPEATS, seed: int = 
     if len(rows) < MIN_ITEMS:
         out["note"] = f"{len(rows)} calibration items have both human and judge labels; the forecast needs {MIN_ITEMS}"
         return out
+    # Here, not at the top: evaluation brings pandas (~100 MiB), which a web process needs only to forecast.
+    from routing import evaluation
+
     policy = campaign.routing_policy
     names = list(dict.fromkeys(p for p in ("random", policy) if p in evaluation.POLICIES))
     budgets = sorted({*CURVE_BUDGETS, round(rest, 4)})

@@ -17,19 +17,26 @@ where `routing` is the item's latest routing decision and its `features` what pu
 `build.export_dataset` (or `export_rows` + `export_write` + `card.dataset_card`) does the rest.
 """
 
-from annotate.exports.aggregate import FinalLabel, aggregate_item, aggregate_items
-from annotate.exports.build import (
-    FORMATS,
-    ExportCounts,
-    export_columns,
-    export_dataset,
-    export_paths,
-    export_rows,
-    export_splits,
-    export_write,
-)
-from annotate.exports.card import dataset_card
-from annotate.exports.options import ExportOptions, ExportOptionsError
+import importlib
+
+# Where each name lives. Imported on first use (PEP 562), not here: `annotate.exports.options` is imported by
+# every web process (forms, API), and importing this package must not load build's pandas and pyarrow.
+_NAMES = {
+    "FinalLabel": "aggregate",
+    "aggregate_item": "aggregate",
+    "aggregate_items": "aggregate",
+    "FORMATS": "build",
+    "ExportCounts": "build",
+    "export_columns": "build",
+    "export_dataset": "build",
+    "export_paths": "build",
+    "export_rows": "build",
+    "export_splits": "build",
+    "export_write": "build",
+    "dataset_card": "card",
+    "ExportOptions": "options",
+    "ExportOptionsError": "options",
+}
 
 __all__ = [
     "FORMATS",
@@ -47,3 +54,13 @@ __all__ = [
     "export_splits",
     "export_write",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -42,7 +42,7 @@ import pyarrow as pa
 from annotate import schema as label_schema
 from annotate.exports import helpsteer2_preference, ratings, raw, trl
 from annotate.exports.aggregate import FinalLabel, Label, aggregate_items, counted_labels
-from annotate.exports.card import dataset_card
+from annotate.exports.card import CARD_NAME, dataset_card
 from annotate.exports.context import ExportContext, prompt_text
 from annotate.exports.options import ExportOptions, ExportOptionsError
 from annotate.exports.writers import DEFAULT_ROW_GROUP_SIZE, PARTIAL_SUFFIX, write_splits
@@ -55,7 +55,6 @@ FORMATS: dict[str, ModuleType] = {
     raw.NAME: raw,
 }
 DEFAULT_BATCH_SIZE = 1000
-CARD_NAME = "README.md"
 
 
 @dataclass

@@ -28,13 +28,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import yaml
 
 from annotate.exports.aggregate import RULES
 from annotate.exports.options import ExportOptions
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+CARD_NAME = "README.md"  # the card's file name in an export's directory (the Hugging Face Hub reads it)
 
 SIZE_CATEGORIES = (
     (1_000, "n<1K"),
@@ -116,6 +120,8 @@ def card_header(*, facts: Mapping[str, Any], options: ExportOptions, result: Map
 
 
 def _type_name(type_: pa.DataType) -> str:
+    import pyarrow as pa  # here: services/exports.py imports this module for CARD_NAME in every web process
+
     if pa.types.is_list(type_) and pa.types.is_struct(type_.value_type):
         fields = ", ".join(f"{f.name}: {_type_name(f.type)}" for f in type_.value_type)
         return f"list of {{{fields}}}"

@@ -25,11 +25,15 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported where a Parquet file is written: the CSV cell rule (`_cell`) is used by web pages too
+# (annotate/views/flags.py), which need not carry pyarrow (~60 MiB).
 
 PARTIAL_SUFFIX = ".partial"
 DEFAULT_ROW_GROUP_SIZE = 10_000
@@ -111,6 +115,8 @@ class ParquetWriter:
         self._schema = schema
         self._row_group_size = row_group_size
         self._rows: list[Mapping[str, Any]] = []
+        import pyarrow.parquet as pq
+
         self._file = open(path, "wb", buffering=_BUFFER_BYTES)  # noqa: SIM115
         self._writer = pq.ParquetWriter(
             self._file,
@@ -128,6 +134,8 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self._rows:
+            import pyarrow as pa
+
             table = pa.Table.from_pylist(self._rows, schema=self._schema)
             self._writer.write_table(table, row_group_size=self._row_group_size)
             self._rows = []

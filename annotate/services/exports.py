@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Count, TextField
 from django.db.models.functions import Cast
 
-from annotate.exports.build import CARD_NAME, export_context, export_dataset
+from annotate.exports.card import CARD_NAME
 from annotate.exports.options import ExportOptions
 from annotate.models import (
     Adjudication,
@@ -58,6 +58,9 @@ def pseudonym(user_id: int) -> str:
 
 def export_start(*, campaign: Campaign, options: dict, created_by=None, dispatch: bool = True) -> DatasetExport:
     """Check the options (ExportOptionsError names the wrong one) and queue the export as a job."""
+    # Here, not at the top: build brings pandas and pyarrow (~160 MiB), which a web process otherwise never needs.
+    from annotate.exports.build import export_context
+
     checked = ExportOptions.from_dict(options)
     export_context(schema=campaign.label_schema, kind=campaign.kind, options=checked)  # the format fits the campaign
     with transaction.atomic():
@@ -271,6 +274,8 @@ def _gold_facts(campaign: Campaign) -> dict | None:
 
 @job_handler(JOB_KIND)
 def export_build(job: Job, progress) -> dict:
+    from annotate.exports.build import export_dataset
+
     export = DatasetExport.objects.select_related("campaign").get(pk=job.params["export"])
     campaign = export.campaign
     options = ExportOptions.from_dict(export.options)

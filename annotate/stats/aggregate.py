@@ -8,26 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from annotate.stats.agreement import (
-    MatrixLike,
     _codes_from_data,
     _counts_from_codes,
     as_matrix,
     domain_codes,
+    is_frame,
     value_counts,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from annotate.stats.agreement import MatrixLike
+
+# pandas is imported by the functions that take or build frames: routing's majorities on arrays run in every
+# web process, which need not carry pandas (~100 MiB) for them (tests/test_startup_imports.py).
 
 TieRule = Literal["tie", "none", "mean"]
 POOLED_RATER = "(pooled)"
 
 
 def _like_rows(matrix: MatrixLike, values: np.ndarray, name: str) -> np.ndarray | pd.Series:
-    if isinstance(matrix, pd.DataFrame):
+    if is_frame(matrix):
+        import pandas as pd
+
         return pd.Series(values, index=matrix.index, name=name)
     return values
 
@@ -48,6 +57,8 @@ def majority_vote(matrix: MatrixLike, *, tie_rule: TieRule = "none") -> np.ndarr
 
 def majority_vote_long(labels: pd.DataFrame, *, tie_rule: TieRule = "none") -> pd.Series:
     """`majority_vote` of long labels (columns item, value), indexed by item; raters need not be named."""
+    import pandas as pd
+
     if tie_rule not in ("tie", "none", "mean"):
         raise ValueError(f"tie_rule must be 'tie', 'none' or 'mean', got {tie_rule!r}")
     frame = labels[labels["value"].notna()]
@@ -104,7 +115,9 @@ def soft_labels(matrix: MatrixLike, *, domain: Sequence[float]) -> np.ndarray | 
     total = counts.sum(axis=1, keepdims=True)
     shares = np.full(counts.shape, np.nan)
     np.divide(counts, total, out=shares, where=total > 0)
-    if isinstance(matrix, pd.DataFrame):
+    if is_frame(matrix):
+        import pandas as pd
+
         return pd.DataFrame(shares, index=matrix.index, columns=list(domain))
     return shares
 
@@ -161,6 +174,8 @@ def dawid_skene(
     the model is not identified, and the result falls back to the vote shares (method "majority"),
     saying so in `notes`.
     """
+    import pandas as pd
+
     if max_iter < 1:
         raise ValueError("max_iter must be at least 1")
     frame = labels[labels["value"].notna()]

@@ -18,17 +18,21 @@ multinomial: a thousand resamples of 100,000 items cost a few matrix products, n
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import krippendorff
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    MatrixLike = np.ndarray | pd.DataFrame
 
 Level = Literal["nominal", "ordinal", "interval"]
 LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval")
-MatrixLike = np.ndarray | pd.DataFrame
 
 # Reasons a figure is undefined; agreement_report groups the figures by reason in its notes.
 NO_LABELS = "there are no labels"
@@ -42,9 +46,16 @@ SAME_VALUE = "every label has the same value: chance agreement is total, so a ch
 # Inputs
 
 
+def is_frame(value: object) -> bool:
+    """Whether `value` is a pandas DataFrame, without importing pandas (~100 MiB): a process that has not
+    loaded pandas holds no DataFrame, and routing's majorities on arrays run in every web process."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
+
+
 def as_matrix(matrix: MatrixLike) -> np.ndarray:
     """The rating matrix as a 2-D float array (NaN = missing); pandas nullable integers become NaN."""
-    if isinstance(matrix, pd.DataFrame):
+    if is_frame(matrix):
         array = matrix.to_numpy(dtype=float, na_value=np.nan)
     else:
         array = np.asarray(matrix, dtype=float)
@@ -484,9 +495,7 @@ def cohen_kappa_pairs(
     is over the defined ones, None when there is none. Quadratic weights: (i - j)² between positions in
     `domain`, as scikit-learn's cohen_kappa_score(weights="quadratic", labels=domain).
     """
-    names: list[Hashable] = (
-        list(matrix.columns) if isinstance(matrix, pd.DataFrame) else list(range(as_matrix(matrix).shape[1]))
-    )
+    names: list[Hashable] = list(matrix.columns) if is_frame(matrix) else list(range(as_matrix(matrix).shape[1]))
     values = _domain_array(domain)
     codes = domain_codes(matrix, domain=values)
     pair_ids, n_items, kappas, mean = _cohen_mean(*_cohen_tables(codes, len(values)), weights, min_items)

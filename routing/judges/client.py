@@ -23,20 +23,22 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import aiohttp
-import httpx2
-import openai
 import orjson
-import redis
 from django.conf import settings
-from httpx2 import Response
-from openai._constants import DEFAULT_CONNECTION_LIMITS
-from openai._vendor.httpx_aiohttp import AiohttpTransport
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from annotate.models import Judge
 from routing.judges import egress
+
+if TYPE_CHECKING:
+    import aiohttp
+    import openai
+    from tenacity import RetryCallState
+
+# The SDK and its transports (openai, aiohttp, httpx2, tenacity: ~90 MiB) are imported by the functions that
+# call an endpoint, not here: the web and import processes load this module (through routing.api) and never
+# call a judge (tests/test_startup_imports.py).
 
 # Sampling settings a judge may carry that go to the endpoint as they are.
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "frequency_penalty", "stop")
@@ -107,11 +109,17 @@ def api_key(judge: Judge) -> str:
 
 
 def _session() -> aiohttp.ClientSession:
+    import aiohttp
+    import httpx2
+    from openai._constants import DEFAULT_CONNECTION_LIMITS
+
+    from routing.judges.resolver import PolicyResolver
+
     connector = aiohttp.TCPConnector(
         limit=DEFAULT_CONNECTION_LIMITS.max_connections or 0,
         keepalive_timeout=DEFAULT_CONNECTION_LIMITS.keepalive_expiry,
         ssl=httpx2.create_ssl_context(),
-        resolver=egress.PolicyResolver(),
+        resolver=PolicyResolver(),
     )
     return aiohttp.ClientSession(connector=connector)
 
@@ -119,6 +127,9 @@ def _session() -> aiohttp.ClientSession:
 def judge_client(judge: Judge) -> openai.AsyncOpenAI:
     """An SDK client for the judge's endpoint; create and use it on one event loop. Its connections resolve
     through the egress policy, it follows no redirect, and it reads no proxy from the environment."""
+    import openai
+    from openai._vendor.httpx_aiohttp import AiohttpTransport
+
     return openai.AsyncOpenAI(
         base_url=judge.base_url or None,
         api_key=api_key(judge),
@@ -134,6 +145,9 @@ def cost_of(judge: Judge, prompt_tokens: int | None, completion_tokens: int | No
 
 
 def _retryable(exc: BaseException) -> bool:
+    import openai
+    import redis
+
     if egress.refusal_in(exc) is not None:
         return False
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, _Unreadable, redis.RedisError)):
@@ -144,6 +158,8 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
+    import openai
+
     if not isinstance(exc, openai.APIStatusError) or exc.status_code != 429:
         return None
     header = exc.response.headers.get("retry-after")
@@ -154,6 +170,8 @@ def _retry_after(exc: BaseException | None) -> float | None:
 
 
 def _wait(state: RetryCallState) -> float:
+    from tenacity import wait_random_exponential
+
     ceiling = settings.TANDEM_JUDGE_MAX_BACKOFF
     told = _retry_after(state.outcome.exception() if state.outcome else None)
     if told is not None:
@@ -171,6 +189,8 @@ def redact(text: str, judge: Judge | None = None) -> str:
 
 def describe_error(exc: BaseException, judge: Judge | None = None) -> tuple[str, int | None]:
     """A failed call in a sentence for the run's report, with no key in it."""
+    import openai
+
     refused = egress.refusal_in(exc)
     if refused is not None:
         return f"{refused}; nothing was sent", None
@@ -198,6 +218,9 @@ async def complete(
     logprobs: bool = False,
 ) -> Completion:
     """One chat completion, retried as the module docstring says; CallFailed when it cannot be had."""
+    from httpx2 import Response
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
     refusal = judge_refusal(judge, str(client.base_url))
     if refusal:
         raise CallFailed(refusal, attempts=0)

@@ -3,7 +3,7 @@
 A judge's `base_url` is chosen by an admin, but the request is made by the server, from inside its
 network. Without a policy that is a server-side request forgery: a judge pointed at the cloud metadata
 endpoint or an internal service makes the server fetch it. The policy decides on the addresses a request
-actually connects to, not on the name in the URL: `PolicyResolver` is the resolver of the connection pool
+actually connects to, not on the name in the URL: `resolver.PolicyResolver` is the resolver of the connection pool
 itself, so a name that resolves to a public address when the judge is saved and to 127.0.0.1 a second
 later (DNS rebinding) is refused at the connection, and no request follows a redirect (client.py).
 
@@ -25,8 +25,6 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -75,7 +73,8 @@ def policy() -> Policy:
     return _cache[key]
 
 
-def _address(text: str) -> Address | None:
+def address_of(text: str) -> Address | None:
+    """The address `text` spells (an IPv4-mapped IPv6 address as IPv4), or None when it is a name."""
     try:
         address = ipaddress.ip_address(text.strip("[]").split("%")[0])
     except ValueError:
@@ -115,14 +114,14 @@ def address_refusal(host: str, address: Address, rules: Policy | None = None) ->
 
 def url_refusal(url: str) -> str | None:
     """What the URL alone says: its scheme, its host, and its address when the host is one. Names are
-    judged by their addresses when the connection resolves them (`PolicyResolver`)."""
+    judged by their addresses when the connection resolves them (`resolver.PolicyResolver`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         return f"judge URL {url!r}: only http and https are allowed"
     host = parts.hostname or ""
     if not host:
         return f"judge URL {url!r} has no host"
-    address = _address(host)
+    address = address_of(host)
     if address is not None:
         return address_refusal(host, address)
     rules = policy()
@@ -135,14 +134,14 @@ def url_check(url: str) -> None:
     """At create and change time: the URL's rules and, when its host resolves now, every address it
     resolves to. A host that does not resolve yet passes here; the call resolves it again and checks."""
     refusal = url_refusal(url)
-    if refusal is None and _address(urlsplit(url).hostname or "") is None:
+    if refusal is None and address_of(urlsplit(url).hostname or "") is None:
         host = urlsplit(url).hostname or ""
         try:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError):
             infos = []
         for info in infos:
-            address = _address(str(info[4][0]))
+            address = address_of(str(info[4][0]))
             refusal = address_refusal(host, address) if address is not None else None
             if refusal:
                 break
@@ -163,26 +162,3 @@ def refusal_in(exc: BaseException) -> EgressRefused | None:
             return current
         stack.extend((current.__cause__, current.__context__, getattr(current, "os_error", None)))
     return None
-
-
-class PolicyResolver(AbstractResolver):
-    """The connection pool's resolver: every address a name resolves to must pass, or none is used."""
-
-    def __init__(self) -> None:
-        self._resolver = DefaultResolver()
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET):
-        results: list[ResolveResult] = await self._resolver.resolve(host, port, family)
-        for result in results:
-            address = _address(result["host"])
-            refusal = (
-                address_refusal(host, address)
-                if address
-                else f"judge URL host {host} resolved to {result['host']!r}, not an address"
-            )
-            if refusal:
-                raise EgressRefused(refusal)
-        return results
-
-    async def close(self) -> None:
-        await self._resolver.close()

@@ -8,7 +8,6 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-import openai
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
@@ -144,6 +143,8 @@ def judge_create(*, probe: bool = True, **fields) -> Judge:
 
 
 async def _probe(judge: Judge) -> dict:
+    import openai  # here, not at the top: a web process that never probes a judge does not load the SDK
+
     client = judge_client.judge_client(judge)
     found: dict = {}
     try:
@@ -182,6 +183,8 @@ def judge_probe(*, judge: Judge) -> dict:
     stored capabilities as they were (a run then uses plain text and no logprobs) and the error is kept
     in `capabilities["probe_error"]`.
     """
+    import openai
+
     try:
         # On a thread of its own: the caller may itself be inside an event loop (an async view, a test
         # driving a browser), where asyncio.run() refuses to start.
