@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "annotate.middleware.LazyMessageMiddleware",  # Django's MessageMiddleware, its storage made on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a sign-in refused for lock-out into the lock-out answer (AXES_LOCKOUT_CALLABLE).
@@ -335,6 +335,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "annotate.api.errors.AnyFirstNegotiation",
 }
 # The largest `limit` a list endpoint accepts; a larger one is clamped to it (annotate/api/pagination.py).
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 1000)

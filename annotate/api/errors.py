@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from rest_framework import status as http
 from rest_framework.exceptions import APIException
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -134,6 +135,20 @@ class ErrorShapeJSONRenderer(JSONRenderer):
         if response is not None and response.status_code >= 400 and data is not None and is_v1(request):
             data = error_body(data, status=response.status_code)
         return super().render(data, accepted_media_type, renderer_context)
+
+
+class AnyFirstNegotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, answered at once for a client that accepts anything (no Accept header, or
+    `*/*`, as scripts and front ends send): the first renderer, which is what DRF's loop picks for it after
+    parsing the header on every request. Anything else (a browser's list, `?format=`) goes through DRF."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        accepts_anything = request.META.get("HTTP_ACCEPT", "*/*") == "*/*"
+        if renderers and accepts_anything and not format_suffix:
+            override = self.settings.URL_FORMAT_OVERRIDE
+            if not override or override not in request.query_params:
+                return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
 
 
 def api_not_found(request) -> JsonResponse:

@@ -64,8 +64,13 @@ class _LiveRateThrottle(SimpleRateThrottle):
         window, into = divmod(self.now, self.duration)
         current = f"{self.key}:{int(window)}"
         count = _count_one(cache, current, timeout=2 * self.duration)
+        self._into = into / self.duration
+        # A window never keeps more than `num_requests` (a refused request is taken back), so while this
+        # window's count is within its share so far, the previous one cannot tip it over: not read then.
+        if count <= self.num_requests * self._into:
+            return True
         previous = cache.get(f"{self.key}:{int(window) - 1}", 0)
-        self._counts, self._into = (previous, count - 1), into / self.duration
+        self._counts = (previous, count - 1)
         if previous * (1 - self._into) + count <= self.num_requests:
             return True
         cache.decr(current)  # a refused request is not counted, as with DRF's own throttles

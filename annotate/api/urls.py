@@ -7,6 +7,13 @@ from drf_spectacular.views import SpectacularAPIView
 from . import annotating, exports, index, stats, views
 
 urlpatterns = [
+    # -- the annotator's round trip first: Django tries the patterns in order on every request --
+    path("campaigns/<str:ref>/next/", annotating.NextView.as_view(), name="api-next"),
+    path("campaigns/<str:ref>/my-labels/", annotating.MyLabelsView.as_view(), name="api-my-labels"),
+    path("assignments/<int:pk>/submit/", annotating.SubmitView.as_view(), name="api-submit"),
+    path("assignments/<int:pk>/skip/", annotating.SkipView.as_view(), name="api-skip"),
+    path("assignments/<int:pk>/flag/", annotating.FlagView.as_view(), name="api-flag"),
+    path("assignments/<int:pk>/heartbeat/", annotating.HeartbeatView.as_view(), name="api-heartbeat"),
     path("", index.ApiIndex.as_view(), name="api-index"),
     # -- auth: the token endpoint, per-user API tokens (annotate/api/tokens.py) --
     path("", ("annotate.api.tokens", None, None)),  # = include(): api-token, api-tokens, ...
@@ -21,12 +28,6 @@ urlpatterns = [
         views.AnnotationImport.as_view(),
         name="api-annotations-import",
     ),
-    path("campaigns/<str:ref>/next/", annotating.NextView.as_view(), name="api-next"),
-    path("campaigns/<str:ref>/my-labels/", annotating.MyLabelsView.as_view(), name="api-my-labels"),
-    path("assignments/<int:pk>/submit/", annotating.SubmitView.as_view(), name="api-submit"),
-    path("assignments/<int:pk>/skip/", annotating.SkipView.as_view(), name="api-skip"),
-    path("assignments/<int:pk>/flag/", annotating.FlagView.as_view(), name="api-flag"),
-    path("assignments/<int:pk>/heartbeat/", annotating.HeartbeatView.as_view(), name="api-heartbeat"),
     path("annotations/<int:pk>/", annotating.MyLabelView.as_view(), name="api-my-label"),
     path("campaigns/<str:ref>/stats/", stats.CampaignStats.as_view(), name="api-stats"),
     path("campaigns/<str:ref>/stats/history/", stats.CampaignStatsHistory.as_view(), name="api-stats-history"),

@@ -19,8 +19,9 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.models import Count, F, Q, signals
 from django.utils import timezone
 
 from annotate import schema as label_schema
@@ -35,6 +36,116 @@ MAX_LIVE_LEASES = 2  # the item on screen and the one prefetched behind it
 EXPIRE_BATCH = 500
 WORKABLE_STATES = (Campaign.State.OPEN,)
 SUBMITTABLE_STATES = (Campaign.State.OPEN, Campaign.State.PAUSED)
+
+
+# --- rows from hand-written SQL -----------------------------------------------------------------
+
+
+def _plans(db) -> dict:
+    """This connection's worked-out statements, `(model, columns)` -> plan: kept on the connection itself,
+    as the converters in them are its bound methods (and each thread has its own connection)."""
+    plans = db.__dict__.get("tandem_row_plans")
+    if plans is None:
+        plans = db.__dict__["tandem_row_plans"] = {}
+    return plans
+
+
+def instances_from_sql(model, sql: str, params) -> list:
+    """`list(model.objects.raw(sql, params))`, without RawQuerySet's setup on every query.
+
+    The same instances: columns that are the model's fields go through the ORM's converters (SQLite returns
+    datetimes as text, booleans as 0/1), the others are set as attributes as they come, and parameters are
+    adapted as RawQuerySet adapts them. What RawQuerySet works out per query (which column is which field,
+    each column's converters) is worked out once per connection, model and column list: on the lease and
+    submit paths it cost more than the queries themselves.
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's own connection: the converters are bound to it
+    adapt = db.ops.adapt_unknown_value
+    if isinstance(params, dict):
+        params = {key: adapt(value) for key, value in params.items()}
+    else:
+        params = [adapt(value) for value in params]
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        columns = tuple(column[0] for column in cursor.description)
+    plans = _plans(db)
+    plan = plans.get((model, columns))
+    if plan is None:
+        plan = plans[(model, columns)] = _row_plan(db, model, columns)
+    names, positions, converters, extras = plan
+    instances = []
+    for row in rows:
+        values = list(row)
+        for position, functions, expression in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, expression, db)
+            values[position] = value
+        instance = model.from_db(db.alias, names, [values[p] for p in positions])
+        for column, position in extras:
+            setattr(instance, column, values[position])
+        instances.append(instance)
+    return instances
+
+
+def instance_insert(instance) -> None:
+    """`instance.save(force_insert=True)` for a new row with an automatic primary key, as one INSERT …
+    RETURNING whose statement is built once per connection and model: the ORM's insert compiler cost more
+    than the statement on every lease and every label (a model with save receivers gets the ORM's save).
+    Each field's value is what the ORM would write (`pre_save`, so `auto_now_add` stamps the instance, then
+    `get_db_prep_save`)."""
+    model = type(instance)
+    if signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model):
+        instance.save(force_insert=True)  # someone listens: the ORM's save, so no receiver is skipped
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    plans = _plans(db)
+    plan = plans.get((model, None))
+    if plan is None:
+        meta = model._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+        sql = f"INSERT INTO {db.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+        returning = db.features.can_return_columns_from_insert
+        if returning:
+            sql += f" RETURNING {db.ops.quote_name(meta.pk.column)}"
+        plan = plans[(model, None)] = (sql, fields, returning)
+    sql, fields, returning = plan
+    values = [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
+    with db.cursor() as cursor:
+        cursor.execute(sql, values)
+        if returning:
+            pk = cursor.fetchone()[0]
+        else:
+            pk = db.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+    instance.pk = pk
+    instance._state.adding, instance._state.db = False, db.alias
+
+
+def _row_plan(db, model, columns: tuple[str, ...]) -> tuple:
+    """What RawModelIterable works out per query: the model's fields among `columns` (in the model's order)
+    and where they are, each field column's converters, and the other columns (set as attributes)."""
+    to_name = db.introspection.identifier_converter
+    columns = tuple(to_name(column) for column in columns)
+    by_column = {to_name(f.column): f for f in model._meta.fields}
+    if to_name(model._meta.pk.column) not in columns:
+        raise FieldDoesNotExist("Raw query must include the primary key")
+    fields = [f for f in model._meta.fields if to_name(f.column) in columns]
+    positions = [columns.index(to_name(f.column)) for f in fields]
+    converters = []
+    for position, column in enumerate(columns):
+        field = by_column.get(column)
+        if field is None:
+            continue
+        expression = field.get_col(model._meta.db_table)
+        functions = db.ops.get_db_converters(expression) + expression.get_db_converters(db)
+        if functions:
+            converters.append((position, functions, expression))
+    extras = [(column, position) for position, column in enumerate(columns) if column not in by_column]
+    return [f.attname for f in fields], positions, converters, extras
 
 
 # --- leasing ----------------------------------------------------------------------------------
@@ -54,12 +165,11 @@ def next_assignment_for(
             f"campaign {campaign.slug!r} is {campaign.state}, not open for labelling", "closed", status=409
         )
     for attempt in (1, 2):
-        live = list(
-            Assignment.objects.raw(
-                f"SELECT * FROM {_ASSIGNMENT} WHERE campaign_id = %s AND annotator_id = %s AND state = %s "
-                "AND expires_at > %s ORDER BY leased_at, id",
-                [campaign.pk, annotator.pk, Assignment.State.LEASED, now],
-            )
+        live = instances_from_sql(
+            Assignment,
+            f"SELECT * FROM {_ASSIGNMENT} WHERE campaign_id = %s AND annotator_id = %s AND state = %s "
+            "AND expires_at > %s ORDER BY leased_at, id",
+            [campaign.pk, annotator.pk, Assignment.State.LEASED, now],
         )
         for assignment in live:
             if assignment.pk not in exclude:
@@ -299,7 +409,7 @@ def _lease_skip_locked(
         ]
         try:
             with transaction.atomic():
-                rows = list(Item.objects.raw(statement, params))
+                rows = instances_from_sql(Item, statement, params)
         except IntegrityError:
             # The same annotator's parallel request took this item a moment ago: look again.
             rows = []
@@ -333,8 +443,9 @@ def _lease_in_turn(
     with transaction.atomic():
         item = None
         for sql, params in walks:
-            item = next(iter(Item.objects.raw(sql, params)), None)
-            if item is not None:
+            found = instances_from_sql(Item, sql, params)
+            if found:
+                item = found[0]
                 break
         if item is None:
             return None
@@ -343,7 +454,7 @@ def _lease_in_turn(
                 cursor.execute(f"UPDATE {_ITEM} SET assigned_count = assigned_count + 1 WHERE id = %s", [item.pk])
         assignment = _new_assignment(annotator=annotator, campaign=campaign, purpose=purpose, now=now)
         assignment.item = item
-        assignment.save(force_insert=True)
+        instance_insert(assignment)
         return assignment
 
 
@@ -351,21 +462,18 @@ def _why_no_work(*, annotator, campaign: Campaign, now: datetime) -> NoWork:
     """Nothing leasable: either everything is done for this annotator, or others hold the rest."""
     # A live lease of someone else on an item short of its target that this annotator has not seen:
     # if it runs out, the item comes to them.
-    held = next(
-        iter(
-            Assignment.objects.raw(
-                f"SELECT a.* FROM {_ASSIGNMENT} a JOIN {_ITEM} i ON i.id = a.item_id "
-                "WHERE a.campaign_id = %s AND a.state = %s AND a.expires_at > %s AND a.annotator_id <> %s "
-                f"AND i.gold_label IS NULL AND i.human_label_count < {target_sql(campaign)} "
-                f"AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} m WHERE m.item_id = a.item_id "
-                "AND m.annotator_id = %s AND m.returned_at IS NULL) "
-                "ORDER BY a.expires_at LIMIT 1",
-                [campaign.pk, Assignment.State.LEASED, now, annotator.pk, annotator.pk],
-            )
-        ),
-        None,
+    held = instances_from_sql(
+        Assignment,
+        f"SELECT a.* FROM {_ASSIGNMENT} a JOIN {_ITEM} i ON i.id = a.item_id "
+        "WHERE a.campaign_id = %s AND a.state = %s AND a.expires_at > %s AND a.annotator_id <> %s "
+        f"AND i.gold_label IS NULL AND i.human_label_count < {target_sql(campaign)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} m WHERE m.item_id = a.item_id "
+        "AND m.annotator_id = %s AND m.returned_at IS NULL) "
+        "ORDER BY a.expires_at LIMIT 1",
+        [campaign.pk, Assignment.State.LEASED, now, annotator.pk, annotator.pk],
     )
-    if held is not None:
+    if held:
+        held = held[0]
         wait = max(1, int((held.expires_at - now).total_seconds()) + 1)
         return NoWork(
             "wait",
@@ -433,27 +541,22 @@ def _locked_assignment(*, assignment_id: int, annotator) -> Assignment:
     pool test rides along in the campaign's query, so it costs no extra round trip.
     """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    assignment = next(
-        iter(
-            Assignment.objects.raw(
-                f"SELECT * FROM {_ASSIGNMENT} WHERE id = %s AND annotator_id = %s{lock}", [assignment_id, annotator.pk]
-            )
-        ),
-        None,
+    found = instances_from_sql(
+        Assignment,
+        f"SELECT * FROM {_ASSIGNMENT} WHERE id = %s AND annotator_id = %s{lock}",
+        [assignment_id, annotator.pk],
     )
-    if assignment is None:
+    if not found:
         # Someone else's lease looks exactly like a missing one: nothing to learn by probing.
         raise AssignmentError("no such assignment of yours", "not_found", status=404)
+    assignment = found[0]
     user_table = annotator._meta.db_table
-    campaign = next(
-        iter(
-            Campaign.objects.raw(
-                f"SELECT c.*, ({_pool_condition()} AND EXISTS (SELECT 1 FROM {user_table} u "
-                f"WHERE u.id = %(user)s AND u.is_active = %(active)s)) AS may_label "
-                f"FROM {Campaign._meta.db_table} c WHERE c.id = %(campaign)s",
-                {"campaign": assignment.campaign_id, "user": annotator.pk, "active": True},
-            )
-        )
+    (campaign,) = instances_from_sql(
+        Campaign,
+        f"SELECT c.*, ({_pool_condition()} AND EXISTS (SELECT 1 FROM {user_table} u "
+        f"WHERE u.id = %(user)s AND u.is_active = %(active)s)) AS may_label "
+        f"FROM {Campaign._meta.db_table} c WHERE c.id = %(campaign)s",
+        {"campaign": assignment.campaign_id, "user": annotator.pk, "active": True},
     )
     if not campaign.may_label:
         raise _not_in_pool("this item was taken back; your answer was not stored.")
@@ -550,7 +653,7 @@ def annotation_submit(
             _retake_slot(assignment, now)
         if active_seconds is not None:
             assignment.active_seconds = _active_time(assignment, active_seconds, now)
-        annotation = Annotation.objects.create(
+        annotation = Annotation(
             item_id=assignment.item_id,
             campaign=campaign,
             source=Annotation.Source.HUMAN,
@@ -563,6 +666,7 @@ def annotation_submit(
             position_swapped=assignment.position_swapped,
             too_fast=campaign.min_seconds is not None and (assignment.active_seconds or 0) < campaign.min_seconds,
         )
+        instance_insert(annotation)
         assignment.state = Assignment.State.SUBMITTED
         assignment.finished_at = now
         # Raw, as the lease's own statements: on every submit the ORM's update machinery costs more than the SQL.
