@@ -76,11 +76,11 @@ def _wait_ready(log_path: Path, process: subprocess.Popen, timeout: float = 60) 
     raise RuntimeError(f"worker not ready after {timeout}s:\n{log_path.read_text()}")
 
 
-def wait_for(predicate, timeout: float = 60, what: str = "condition"):
+def wait_for(predicate, timeout: float = 60, what: str = "condition", interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -89,7 +89,18 @@ def test_a_worker_killed_mid_export_never_lists_a_partial_file_and_the_export_re
     worker = workers(TANDEM_EXPORT_DIR=str(settings.TANDEM_EXPORT_DIR))
     export = export_start(campaign=campaign, options={"format": "raw", "file_type": "jsonl"})
     directory = settings.TANDEM_EXPORT_DIR / f"{campaign.slug}-{export.pk}"
-    wait_for(lambda: any(p.name.endswith(".partial") for p in directory.glob("*")), timeout=30, what="a partial file")
+    # The partial file lives while the rows are written (a fraction of a second): look often, and tell a
+    # missed window (the export already done) from an export that never started.
+    seen = wait_for(
+        lambda: (
+            ("partial" if any(p.name.endswith(".partial") for p in directory.glob("*")) else None)
+            or ("ended" if ended(export.job_id) else None)
+        ),
+        timeout=30,
+        what="a partial file",
+        interval=0.01,
+    )
+    assert seen == "partial", "the export ended before a partial file was seen"
     kill(worker)
     export.refresh_from_db()
     assert not export.complete and export.files == [] and export.job.state == "running"
