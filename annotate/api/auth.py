@@ -17,6 +17,7 @@ from rest_framework import authentication, exceptions
 
 from annotate.models import ApiToken
 from annotate.models.tokens import api_token_touch, key_hash
+from annotate.services.assignments import converted_row
 
 KEYWORDS = (b"token", b"bearer")
 
@@ -75,12 +76,7 @@ def api_token_with_user(*, key_hash: str) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for position, functions, expression in converters:
-        value = values[position]
-        for function in functions:
-            value = function(value, expression, db)
-        values[position] = value
+    values = converted_row(row, converters, db)
     token = ApiToken.from_db(db.alias, token_names, values[: len(token_names)])
     token.user = get_user_model().from_db(db.alias, user_names, values[len(token_names) :])
     return token

@@ -78,17 +78,24 @@ def instances_from_sql(model, sql: str, params) -> list:
     names, positions, converters, extras = plan
     instances = []
     for row in rows:
-        values = list(row)
-        for position, functions, expression in converters:
-            value = values[position]
-            for function in functions:
-                value = function(value, expression, db)
-            values[position] = value
+        values = converted_row(row, converters, db)
         instance = model.from_db(db.alias, names, [values[p] for p in positions])
         for column, position in extras:
             setattr(instance, column, values[position])
         instances.append(instance)
     return instances
+
+
+def converted_row(row, converters, db) -> list:
+    """A fetched row with each field column through the ORM's converters: `converters` is
+    [(position, functions, expression)], as `_row_plan` works them out."""
+    values = list(row)
+    for position, functions, expression in converters:
+        value = values[position]
+        for function in functions:
+            value = function(value, expression, db)
+        values[position] = value
+    return values
 
 
 def instance_insert(instance) -> None:

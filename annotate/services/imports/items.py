@@ -19,7 +19,7 @@ from psycopg.types.json import set_json_dumps
 from annotate.models import Campaign, Item
 from routing.api import initial_route, items_imported, route_new_items
 
-from .columns import COPY_COLUMNS, COPY_TYPES, queue_rank
+from .columns import COPY_COLUMNS, COPY_TYPES, content_values, content_values_json, queue_rank
 from .errors import ImportFailed, RowError, RowProblem
 from .mapping import Mapping, mapping_apply, mapping_field
 from .readers import ReaderError, _size_of, read_rows
@@ -357,16 +357,7 @@ class _CopySink:
             (
                 self.campaign_id,
                 row.external_id,
-                row.prompt,
-                row.response_a,
-                row.response_b,
-                row.model_a,
-                row.model_b,
-                row.response,
-                row.reference,
-                row.metadata,
-                row.gold_label,
-                row.gold_explanation,
+                *content_values(row),
                 self.route,
                 row.content_hash,
                 0,
@@ -415,21 +406,11 @@ class _BulkSink:
         return self
 
     def add(self, row: ItemRow) -> None:
-        dumps = orjson.dumps
         self.rows.append(
             (
                 self.campaign_id,
                 row.external_id,
-                dumps(row.prompt).decode(),
-                row.response_a,
-                row.response_b,
-                row.model_a,
-                row.model_b,
-                row.response,
-                row.reference,
-                dumps(row.metadata).decode(),
-                None if row.gold_label is None else dumps(row.gold_label).decode(),
-                row.gold_explanation,
+                *content_values_json(row),
                 self.route,
                 row.content_hash,
                 0,

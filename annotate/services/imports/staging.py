@@ -25,7 +25,7 @@ from psycopg.types.json import set_json_dumps
 from annotate.models import Campaign, Item
 from routing.api import initial_route
 
-from .columns import COPY_COLUMNS, queue_rank
+from .columns import COPY_COLUMNS, content_values, content_values_json, queue_rank
 from .rows import ItemRow
 
 TABLE = "import_stage"
@@ -100,16 +100,7 @@ class ImportStage:
                                 where,
                                 row.external_id,
                                 row.content_hash,
-                                row.prompt,
-                                row.response_a,
-                                row.response_b,
-                                row.model_a,
-                                row.model_b,
-                                row.response,
-                                row.reference,
-                                row.metadata,
-                                row.gold_label,
-                                row.gold_explanation,
+                                *content_values(row),
                                 queue_rank(campaign_id, row.external_id),
                             )
                         )
@@ -121,7 +112,6 @@ class ImportStage:
                 values = ", ".join(["%s"] * len(STAGE_COLUMNS))
                 sql = f"INSERT INTO {TABLE} ({', '.join(STAGE_COLUMNS)}) VALUES ({values})"
                 batch: list[tuple] = []
-                dumps = orjson.dumps
 
                 def add(ordinal: int, where: str, row: ItemRow) -> None:
                     batch.append(
@@ -130,16 +120,7 @@ class ImportStage:
                             where,
                             row.external_id,
                             row.content_hash,
-                            dumps(row.prompt).decode(),
-                            row.response_a,
-                            row.response_b,
-                            row.model_a,
-                            row.model_b,
-                            row.response,
-                            row.reference,
-                            dumps(row.metadata).decode(),
-                            None if row.gold_label is None else dumps(row.gold_label).decode(),
-                            row.gold_explanation,
+                            *content_values_json(row),
                             queue_rank(campaign_id, row.external_id),
                         )
                     )
