@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from annotate import schema as label_schema
 from annotate.models import AnnotatorPool, Assignment, Campaign
+from annotate.models.rawsql import instances_from_sql
 
 CONFIDENCE_WORDS = [(1, "Guessing"), (2, "Unsure"), (3, "Fairly sure"), (4, "Sure"), (5, "Certain")]
 
@@ -65,16 +66,18 @@ def campaign_for_annotator(*, user, ref: str) -> Campaign | None:
     """One campaign open to this person, by slug or (for API clients) by id.
 
     The same condition as `campaigns_for_annotator`, written out in SQL: this runs on every
-    next/submit request, and compiling the ORM expression cost six times the query itself.
+    next/submit request, and compiling the ORM expression cost six times the query itself (and
+    RawQuerySet's per-query setup a tenth of the request's CPU).
     """
     table = Campaign._meta.db_table
     by_id = ref.isascii() and ref.isdigit() and len(ref) < 19  # a bigint
     key = "(c.slug = %(ref)s OR c.id = %(id)s)" if by_id else "c.slug = %(ref)s"
-    rows = Campaign.objects.raw(
+    rows = instances_from_sql(
+        Campaign,
         f"SELECT * FROM {table} c WHERE {key} AND c.state = %(state)s AND {_pool_condition()} LIMIT 1",
         {"ref": ref, "id": int(ref) if by_id else 0, "state": Campaign.State.OPEN, "user": user.pk},
     )
-    return next(iter(rows), None)
+    return rows[0] if rows else None
 
 
 def label_rows(*, campaign: Campaign) -> list[dict]:

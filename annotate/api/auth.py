@@ -16,8 +16,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from annotate.models import ApiToken
+from annotate.models.rawsql import converted_row
 from annotate.models.tokens import api_token_touch, key_hash
-from annotate.services.assignments import converted_row
 
 KEYWORDS = (b"token", b"bearer")
 

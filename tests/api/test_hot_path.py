@@ -14,7 +14,7 @@ from django.utils.functional import empty
 
 from annotate.middleware import LazyMessageMiddleware
 from annotate.models import Annotation, Assignment, Campaign, Item
-from annotate.services.assignments import instance_insert, instances_from_sql
+from annotate.models.rawsql import instance_insert, instances_from_sql
 from annotate.services.imports import items_import
 from tests.conftest import jsonl, pair
 from tests.factories import CampaignFactory, ItemFactory, UserFactory
