@@ -1,6 +1,8 @@
 """What the fast import path relies on: rows parsed exactly as before, ids compared as bytes, and the
 ORM keeping the constraints the database no longer checks for bulk-written rows."""
 
+import time
+
 import pytest
 from django.db import connection
 from django.db.models.signals import pre_delete
@@ -106,3 +108,31 @@ def test_deleting_a_campaign_removes_rows_an_import_committed_while_it_was_being
     assert not RoutingDecision.objects.filter(campaign_id=pk).exists()
     assert Item.objects.filter(campaign=other).count() == 1  # the other campaign is untouched
     assert RoutingDecision.objects.filter(campaign=other).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_does_not_wait_for_a_lock_an_autovacuum_would_hold_on_the_item_table():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's ANALYZE and autovacuum")
+    import psycopg
+
+    from tests.conftest import subprocess_env
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(preset_name="simple-pairwise")
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '20s'")  # without the import's own limit, ANALYZE would wait this long
+    try:
+        with psycopg.connect(subprocess_env(connection)["DATABASE_URL"]) as holder:
+            holder.execute("LOCK TABLE annotate_item IN SHARE UPDATE EXCLUSIVE MODE")  # what (auto)vacuum holds
+            started = time.monotonic()
+            report = items_import(campaign=campaign, stream=jsonl(*[pair(i) for i in range(1200)]), filename="i.jsonl")
+            waited = time.monotonic() - started
+        assert report.created == 1200 and Item.objects.filter(campaign=campaign).count() == 1200
+        assert waited < 10, f"the import waited {waited:.1f} s for the table's lock"
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == "20s", "the session's own setting is left as it was"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import BinaryIO
 import orjson
 import psycopg.errors
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
@@ -26,11 +27,15 @@ from .readers import ReaderError, _size_of, read_rows
 from .rows import ItemRow, changed_fields, item_row_parse
 from .staging import FILE_END, import_stage
 
+logger = logging.getLogger(__name__)
+
 BATCH_SIZE = 2000
 PROGRESS_EVERY = 5000
 MAX_CONFLICTS_LISTED = 100
 ANALYZE_AFTER = 1000
 ANALYZE_TARGET = 10
+ANALYZE_LOCK_WAIT_MS = 200
+_SET_LOCAL = "SELECT set_config('lock_timeout', %s, true), set_config('default_statistics_target', %s, true)"
 
 
 @dataclass
@@ -176,19 +181,34 @@ def items_import(
         if report.created:
             items_imported(campaign=campaign)  # a routing pass once this commits, when the policy needs one
         if report.created >= ANALYZE_AFTER and connection.vendor == "postgresql":
-            # Fresh statistics, so the annotators' queue query is planned for the real table size
-            # at once instead of after autovacuum gets round to it.
-            with connection.cursor() as cursor:
-                # Only the columns the queue query plans on, from a sample of 3,000 rows instead of
-                # 30,000 (15 ms instead of 340 for 50,000 new items): row counts and the share of
-                # gold and human items are all the plan needs. Autovacuum's ANALYZE refines it later.
-                cursor.execute(f"SET LOCAL default_statistics_target = {ANALYZE_TARGET}")
-                cursor.execute(
-                    f"ANALYZE {Item._meta.db_table} "
-                    "(campaign_id, route, gold_label, assigned_count, queue_rank, external_id)"
-                )
-                cursor.execute("RESET default_statistics_target")
+            _items_analyze()
     return report
+
+
+def _items_analyze() -> None:
+    """Fresh statistics, so the annotators' queue query is planned for the real table size at once
+    instead of after autovacuum gets round to it.
+
+    Only the columns the queue query plans on, from a sample of 3,000 rows instead of 30,000 (15 ms
+    instead of 340 for 50,000 new items): row counts and the share of gold and human items are all the
+    plan needs; autovacuum's ANALYZE refines it later. And never a wait: an autovacuum at work on the
+    table holds the lock ANALYZE needs until the deadlock timeout cancels it (a second or more added to
+    an import), so after ANALYZE_LOCK_WAIT_MS the import goes without, and autovacuum analyzes it.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # a savepoint: a lock timeout undoes only this
+            cursor.execute("SELECT current_setting('lock_timeout'), current_setting('default_statistics_target')")
+            before = cursor.fetchone()
+            cursor.execute(_SET_LOCAL, [f"{ANALYZE_LOCK_WAIT_MS}ms", str(ANALYZE_TARGET)])
+            cursor.execute(
+                f"ANALYZE {Item._meta.db_table} "
+                "(campaign_id, route, gold_label, assigned_count, queue_rank, external_id)"
+            )
+            cursor.execute(_SET_LOCAL, list(before))  # the rest of the caller's transaction as it was
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+            raise
+        logger.info("import: ANALYZE skipped, %s is locked (autovacuum at work)", Item._meta.db_table)
 
 
 class _NeedsChecking(Exception):
