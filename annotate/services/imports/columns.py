@@ -4,22 +4,19 @@ sinks (`items`) and its staging table (`staging`); every other column takes its 
 from __future__ import annotations
 
 import hashlib
+from operator import attrgetter
 
 import orjson
 
+from .rows import ItemRow
+
+# An item's content, in the order the import writes it: the fields its content hash covers, and the explanation.
+CONTENT_COLUMNS = (*ItemRow.CONTENT_FIELDS, "gold_explanation")
+JSON_COLUMNS = ("prompt", "metadata", "gold_label")
 COPY_COLUMNS = (
     "campaign_id",
     "external_id",
-    "prompt",
-    "response_a",
-    "response_b",
-    "model_a",
-    "model_b",
-    "response",
-    "reference",
-    "metadata",
-    "gold_label",
-    "gold_explanation",
+    *CONTENT_COLUMNS,
     "route",
     "content_hash",
     "human_label_count",
@@ -58,34 +55,30 @@ def queue_rank(campaign_id: int, external_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def content_values(row) -> tuple:
-    """An ItemRow's content columns (`prompt` … `gold_explanation`, in COPY_COLUMNS' order) as Python values."""
-    return (
-        row.prompt,
-        row.response_a,
-        row.response_b,
-        row.model_a,
-        row.model_b,
-        row.response,
-        row.reference,
-        row.metadata,
-        row.gold_label,
-        row.gold_explanation,
-    )
+# An ItemRow's content columns as a tuple of Python values (C speed: this runs for every imported row).
+content_values = attrgetter(*CONTENT_COLUMNS)
+_JSON_AT = tuple(i for i, name in enumerate(CONTENT_COLUMNS) if name in JSON_COLUMNS)
 
 
-def content_values_json(row) -> tuple:
-    """The same, the JSON columns as JSON text (SQLite's parameters)."""
-    dumps = orjson.dumps
+def content_values_json(row: ItemRow) -> tuple:
+    """The same, the JSON columns as JSON text (SQLite's parameters; a missing gold label stays NULL)."""
+    values = list(content_values(row))
+    for i in _JSON_AT:
+        if values[i] is not None:
+            values[i] = orjson.dumps(values[i]).decode()
+    return tuple(values)
+
+
+def item_values(row: ItemRow, content: tuple, *, campaign_id: int, route: str, now) -> tuple:
+    """One new item's values for COPY_COLUMNS: `content` from content_values or content_values_json."""
     return (
-        dumps(row.prompt).decode(),
-        row.response_a,
-        row.response_b,
-        row.model_a,
-        row.model_b,
-        row.response,
-        row.reference,
-        dumps(row.metadata).decode(),
-        None if row.gold_label is None else dumps(row.gold_label).decode(),
-        row.gold_explanation,
+        campaign_id,
+        row.external_id,
+        *content,
+        route,
+        row.content_hash,
+        0,
+        0,
+        queue_rank(campaign_id, row.external_id),
+        now,
     )

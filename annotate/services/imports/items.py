@@ -20,7 +20,7 @@ from psycopg.types.json import set_json_dumps
 from annotate.models import Campaign, Item
 from routing.api import initial_route, items_imported, route_new_items
 
-from .columns import COPY_COLUMNS, COPY_TYPES, content_values, content_values_json, queue_rank
+from .columns import COPY_COLUMNS, COPY_TYPES, content_values, content_values_json, item_values
 from .errors import ImportFailed, RowError, RowProblem
 from .mapping import Mapping, mapping_apply, mapping_field
 from .readers import ReaderError, _size_of, read_rows
@@ -374,17 +374,7 @@ class _CopySink:
 
     def add(self, row: ItemRow) -> None:
         self._write_row(
-            (
-                self.campaign_id,
-                row.external_id,
-                *content_values(row),
-                self.route,
-                row.content_hash,
-                0,
-                0,
-                queue_rank(self.campaign_id, row.external_id),
-                self.now,
-            )
+            item_values(row, content_values(row), campaign_id=self.campaign_id, route=self.route, now=self.now)
         )
 
     def __exit__(self, exc_type, exc, tb):
@@ -427,17 +417,7 @@ class _BulkSink:
 
     def add(self, row: ItemRow) -> None:
         self.rows.append(
-            (
-                self.campaign_id,
-                row.external_id,
-                *content_values_json(row),
-                self.route,
-                row.content_hash,
-                0,
-                0,
-                queue_rank(self.campaign_id, row.external_id),
-                self.now,
-            )
+            item_values(row, content_values_json(row), campaign_id=self.campaign_id, route=self.route, now=self.now)
         )
         if len(self.rows) >= self.BATCH:
             self._send()

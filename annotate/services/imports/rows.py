@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import orjson
 
@@ -55,21 +56,14 @@ class ItemRow:
     )
 
     def content(self) -> dict:
-        content = {
-            "prompt": self.prompt,
-            "response_a": self.response_a,
-            "response_b": self.response_b,
-            "model_a": self.model_a,
-            "model_b": self.model_b,
-            "response": self.response,
-            "reference": self.reference,
-            "metadata": self.metadata,
-            "gold_label": self.gold_label,
-        }  # CONTENT_FIELDS, spelt out: built for every imported row
+        content = dict(zip(self.CONTENT_FIELDS, _content_of(self), strict=True))
         if self.gold_explanation:
             # Only when given, so items imported before explanations existed keep their content hash.
             content["gold_explanation"] = self.gold_explanation
         return content
+
+
+_content_of = attrgetter(*ItemRow.CONTENT_FIELDS)
 
 
 def content_hash(content: dict) -> str:

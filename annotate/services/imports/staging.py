@@ -25,13 +25,10 @@ from psycopg.types.json import set_json_dumps
 from annotate.models import Campaign, Item
 from routing.api import initial_route
 
-from .columns import COPY_COLUMNS, content_values, content_values_json, queue_rank
+from .columns import CONTENT_COLUMNS, COPY_COLUMNS, JSON_COLUMNS, content_values, content_values_json, queue_rank
 from .rows import ItemRow
 
 TABLE = "import_stage"
-TEXT_COLUMNS = ("response_a", "response_b", "model_a", "model_b", "response", "reference")
-JSON_COLUMNS = ("prompt", "metadata", "gold_label")
-CONTENT_COLUMNS = ("prompt", *TEXT_COLUMNS, "metadata", "gold_label", "gold_explanation")
 STAGE_COLUMNS = ("ordinal", "place", "external_id", "content_hash", *CONTENT_COLUMNS, "queue_rank")
 FILE_END = 2**62  # an ordinal past the end of any file: "every staged row"
 
